@@ -1,0 +1,2 @@
+//! The `oa` command (placeholder until the command issue lands).
+fn main() {}

@@ -50,15 +50,24 @@ async fn main() -> Result<(), oa_events::EventError> {
 
     // Subscribe to all events.
     emitter.on_any(|event: &Event| {
-        println!("Event: {}, Job ID: {}", event.event_type, event.job_id.as_deref().unwrap_or("-"));
+        println!(
+            "Event: {}, Job ID: {}",
+            event.event_type,
+            event.job_id.as_deref().unwrap_or("-")
+        );
     });
 
     // Create and emit an event.
-    let event = Event::new(EventType::SystemError).with_data(keys::MESSAGE, "Database connection failed");
+    let event =
+        Event::new(EventType::SystemError).with_data(keys::MESSAGE, "Database connection failed");
     emitter.emit(event);
 
     // Create an event from a job.
-    let job = Job { id: "job-123".into(), name: "resize-images".into(), worker_id: Some("worker-1".into()) };
+    let job = Job {
+        id: "job-123".into(),
+        name: "resize-images".into(),
+        worker_id: Some("worker-1".into()),
+    };
     let mut extra = Map::new();
     extra.insert(keys::PROGRESS.into(), json!(0.75));
     emitter.emit(Event::from_job(EventType::JobProgressUpdated, &job, extra));
@@ -73,13 +82,17 @@ async fn main() -> Result<(), oa_events::EventError> {
     let mut completions = emitter.subscribe(EventFilter::all().types([EventType::JobCompleted]));
 
     // Emit to async handlers and wait until they are done with the event.
-    let done = Event::from_job(EventType::JobCompleted, &job, Map::new()).with_data(keys::RESULT, json!({"resized": 42}));
+    let done = Event::from_job(EventType::JobCompleted, &job, Map::new())
+        .with_data(keys::RESULT, json!({"resized": 42}));
     emitter.emit_async(done).await;
 
     if let Some(StreamItem::Event(event)) = completions.recv().await {
         println!("The stream saw {} with seq {}", event.event_type, event.seq);
     }
     let stats = emitter.stats();
-    println!("Emitted {} events; handler errors: {}; dropped deliveries: {}", stats.emitted, stats.handler_errors, stats.dropped_deliveries);
+    println!(
+        "Emitted {} events; handler errors: {}; dropped deliveries: {}",
+        stats.emitted, stats.handler_errors, stats.dropped_deliveries
+    );
     Ok(())
 }

@@ -43,9 +43,18 @@ tokio::task_local! {
 
 /// What a registration is; kept in registration order in [`Subscriptions`].
 enum Registration {
-    Sync { event_type: Option<EventType>, handler: Arc<SyncHandler> },
-    Async { event_type: Option<EventType>, queue: mpsc::Sender<AsyncDelivery> },
-    Stream { filter: EventFilter, shared: Arc<StreamShared> },
+    Sync {
+        event_type: Option<EventType>,
+        handler: Arc<SyncHandler>,
+    },
+    Async {
+        event_type: Option<EventType>,
+        queue: mpsc::Sender<AsyncDelivery>,
+    },
+    Stream {
+        filter: EventFilter,
+        shared: Arc<StreamShared>,
+    },
 }
 
 /// An async handler's queue, as seen by the dispatcher.
@@ -94,7 +103,10 @@ impl Subscriptions {
         let (mut sync_count, mut async_count) = (0, 0);
         for (id, registration) in &self.entries {
             match registration {
-                Registration::Sync { event_type, handler } => {
+                Registration::Sync {
+                    event_type,
+                    handler,
+                } => {
                     sync_count += 1;
                     match event_type {
                         Some(t) => sync[t.index()].push(Arc::clone(handler)),
@@ -103,7 +115,10 @@ impl Subscriptions {
                 }
                 Registration::Async { event_type, queue } => {
                     async_count += 1;
-                    let target = AsyncTarget { id: *id, queue: queue.clone() };
+                    let target = AsyncTarget {
+                        id: *id,
+                        queue: queue.clone(),
+                    };
                     for t in EventType::ALL {
                         if event_type.is_none_or(|only| only == t) {
                             asynchronous[t.index()].push(target.clone());
@@ -113,7 +128,10 @@ impl Subscriptions {
                 }
                 Registration::Stream { filter, shared } => {
                     ordered_types |= filter.type_mask();
-                    streams.push(StreamTarget { filter: filter.clone(), shared: Arc::clone(shared) });
+                    streams.push(StreamTarget {
+                        filter: filter.clone(),
+                        shared: Arc::clone(shared),
+                    });
                 }
             }
         }
@@ -157,7 +175,10 @@ impl Inner {
     /// Removes a registration; returns whether it existed.
     pub(crate) fn remove(&self, id: SubscriptionId) -> bool {
         let mut subscriptions = lock(&self.subscriptions);
-        let Some(position) = subscriptions.entries.iter().position(|(other, _)| *other == id)
+        let Some(position) = subscriptions
+            .entries
+            .iter()
+            .position(|(other, _)| *other == id)
         else {
             return false;
         };
@@ -222,20 +243,33 @@ thread_local! {
     static ACTIVE_DISPATCHES: RefCell<Vec<ActiveDispatch>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Removes this thread's active-dispatch entry for an emitter when the outermost delivery
-/// ends, even if it ends by unwinding.
+/// The next event queued for `emitter` on this thread; when there is none, removes the
+/// thread's active-dispatch entry for `emitter` and returns `None`.
+fn take_pending_or_leave(emitter: usize) -> Option<Delivery> {
+    ACTIVE_DISPATCHES.with_borrow_mut(|active| {
+        let position = active.iter().position(|d| d.emitter == emitter)?;
+        let next = active[position].pending.pop_front();
+        if next.is_none() {
+            active.swap_remove(position);
+        }
+        next
+    })
+}
+
+/// Removes this thread's active-dispatch entry for an emitter if the delivery ends by
+/// unwinding (handlers' panics are caught, so this is a second line of defence).
 struct DispatchGuard {
     emitter: usize,
+    armed: bool,
 }
 
 impl Drop for DispatchGuard {
     fn drop(&mut self) {
-        ACTIVE_DISPATCHES.with(|active| {
-            let mut active = active.borrow_mut();
-            if let Some(position) = active.iter().position(|d| d.emitter == self.emitter) {
-                active.swap_remove(position);
-            }
-        });
+        if self.armed {
+            ACTIVE_DISPATCHES.with_borrow_mut(|active| {
+                active.retain(|d| d.emitter != self.emitter);
+            });
+        }
     }
 }
 
@@ -350,7 +384,10 @@ impl EventEmitter {
     /// A builder to set queue capacities.
     pub fn builder() -> EventEmitterBuilder {
         let default = NonZeroUsize::MIN.saturating_add(DEFAULT_QUEUE_CAPACITY - 1);
-        EventEmitterBuilder { stream_capacity: default, async_queue_capacity: default }
+        EventEmitterBuilder {
+            stream_capacity: default,
+            async_queue_capacity: default,
+        }
     }
 
     /// Registers a synchronous handler for events of type `event_type`.
@@ -378,8 +415,12 @@ impl EventEmitter {
         F: Fn(&Event) -> R + Send + Sync + 'static,
         R: HandlerOutcome + 'static,
     {
-        let handler: Arc<SyncHandler> = Arc::new(move |event: &Event| handler(event).into_outcome());
-        self.inner.register(Registration::Sync { event_type, handler })
+        let handler: Arc<SyncHandler> =
+            Arc::new(move |event: &Event| handler(event).into_outcome());
+        self.inner.register(Registration::Sync {
+            event_type,
+            handler,
+        })
     }
 
     /// Registers an async handler for events of type `event_type`.
@@ -432,9 +473,13 @@ impl EventEmitter {
         let handler: Arc<AsyncHandler> =
             Arc::new(move |event| handler(event).map(HandlerOutcome::into_outcome).boxed());
         let (queue, receiver) = mpsc::channel(self.inner.async_queue_capacity);
-        let id = self.inner.register(Registration::Async { event_type, queue });
+        let id = self
+            .inner
+            .register(Registration::Async { event_type, queue });
         let counters = Arc::clone(&self.inner.counters);
-        runtime.spawn(CURRENT_ASYNC_HANDLER.scope(id, drain_async_queue(id, receiver, handler, counters)));
+        runtime.spawn(
+            CURRENT_ASYNC_HANDLER.scope(id, drain_async_queue(id, receiver, handler, counters)),
+        );
         Ok(id)
     }
 
@@ -452,9 +497,10 @@ impl EventEmitter {
         capacity: NonZeroUsize,
     ) -> EventStream {
         let shared = Arc::new(StreamShared::new(capacity.get()));
-        let id = self
-            .inner
-            .register(Registration::Stream { filter: filter.clone(), shared: Arc::clone(&shared) });
+        let id = self.inner.register(Registration::Stream {
+            filter: filter.clone(),
+            shared: Arc::clone(&shared),
+        });
         EventStream::new(shared, Arc::downgrade(&self.inner), id, filter)
     }
 
@@ -536,7 +582,10 @@ impl EventEmitter {
             let event = Arc::new(event);
             for stream in registry.streams.iter() {
                 if stream.filter.matches(&event) && stream.shared.push(&event) {
-                    inner.counters.stream_dropped.fetch_add(1, Ordering::Relaxed);
+                    inner
+                        .counters
+                        .stream_dropped
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
             self.feed_async(registry, &event, feed, &mut completions);
@@ -559,7 +608,10 @@ impl EventEmitter {
         let targets = &registry.asynchronous[event.event_type.index()];
         let counters = &self.inner.counters;
         let try_send = |target: &AsyncTarget| {
-            let delivery = AsyncDelivery { event: Arc::clone(event), done: None };
+            let delivery = AsyncDelivery {
+                event: Arc::clone(event),
+                done: None,
+            };
             if target.queue.try_send(delivery).is_err() {
                 counters.async_dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -571,7 +623,10 @@ impl EventEmitter {
                     match permit {
                         Some(permit) => {
                             let (done, completion) = oneshot::channel();
-                            permit.send(AsyncDelivery { event: Arc::clone(event), done: Some(done) });
+                            permit.send(AsyncDelivery {
+                                event: Arc::clone(event),
+                                done: Some(done),
+                            });
                             completions.push(completion);
                         }
                         None => try_send(target),
@@ -585,33 +640,38 @@ impl EventEmitter {
     /// delivering an event of this emitter (an emit from inside a handler).
     fn dispatch_sync(&self, registry: &Registry, delivery: Delivery) {
         let emitter = Arc::as_ptr(&self.inner) as usize;
-        let delivery = ACTIVE_DISPATCHES.with(|active| {
-            let mut active = active.borrow_mut();
-            match active.iter_mut().find(|d| d.emitter == emitter) {
-                Some(dispatch) => {
-                    dispatch.pending.push_back(delivery);
-                    None
-                }
-                None => {
-                    active.push(ActiveDispatch { emitter, pending: VecDeque::new() });
-                    Some(delivery)
-                }
+        let entered = ACTIVE_DISPATCHES.with_borrow_mut(|active| {
+            if active.iter().any(|d| d.emitter == emitter) {
+                false
+            } else {
+                active.push(ActiveDispatch {
+                    emitter,
+                    pending: VecDeque::new(),
+                });
+                true
             }
         });
-        let Some(first) = delivery else { return };
-        let _guard = DispatchGuard { emitter };
-        self.run_sync_handlers(registry, first.event());
-        drop(first);
-        loop {
-            let next = ACTIVE_DISPATCHES.with(|active| {
-                let mut active = active.borrow_mut();
-                active.iter_mut().find(|d| d.emitter == emitter).and_then(|d| d.pending.pop_front())
+        if !entered {
+            ACTIVE_DISPATCHES.with_borrow_mut(|active| {
+                if let Some(dispatch) = active.iter_mut().find(|d| d.emitter == emitter) {
+                    dispatch.pending.push_back(delivery);
+                }
             });
-            let Some(next) = next else { break };
+            return;
+        }
+        let mut guard = DispatchGuard {
+            emitter,
+            armed: true,
+        };
+        self.run_sync_handlers(registry, delivery.event());
+        drop(delivery);
+        // Deliver what the handlers emitted, in order; the last step leaves the dispatch.
+        while let Some(next) = take_pending_or_leave(emitter) {
             // Queued events go to the handlers registered when they are delivered.
             let registry = self.inner.registry.load();
             self.run_sync_handlers(&registry, next.event());
         }
+        guard.armed = false;
     }
 
     fn run_sync_handlers(&self, registry: &Registry, event: &Event) {

@@ -26,7 +26,9 @@ pub enum EventError {
     /// Each async handler is drained by its own task, which is spawned on the current Tokio
     /// runtime when the handler is registered. Call `on_async`/`on_any_async` from within a
     /// runtime (for example from an `async fn` run by `#[tokio::main]`).
-    #[error("{operation} must be called from within a Tokio runtime (it spawns the handler's task)")]
+    #[error(
+        "{operation} must be called from within a Tokio runtime (it spawns the handler's task)"
+    )]
     NoRuntime {
         /// The operation that was called, e.g. `"EventEmitter::on_async"`.
         operation: &'static str,

@@ -284,7 +284,10 @@ mod tests {
         let event = Event::for_job(EventType::JobFailed, "job-1")
             .with_id(id)
             .with_timestamp(ts)
-            .with_data("error", json!({"kind": "timeout", "message": "took too long"}));
+            .with_data(
+                "error",
+                json!({"kind": "timeout", "message": "took too long"}),
+            );
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(
             json,
@@ -312,7 +315,11 @@ mod tests {
         let event: Event = serde_json::from_value(minimal).unwrap();
         assert_eq!(event.seq, 0);
         assert!(event.data.is_empty());
-        assert_eq!(event.timestamp, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap() + chrono::Duration::milliseconds(500));
+        assert_eq!(
+            event.timestamp,
+            Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap()
+                + chrono::Duration::milliseconds(500)
+        );
 
         let unknown_type = json!({
             "id": "01900000-0000-7000-8000-000000000001",

@@ -79,8 +79,11 @@ pub enum EventCategory {
 
 impl EventCategory {
     /// The three categories, in the order of the seed's documentation.
-    pub const ALL: [EventCategory; 3] =
-        [EventCategory::Job, EventCategory::Worker, EventCategory::System];
+    pub const ALL: [EventCategory; 3] = [
+        EventCategory::Job,
+        EventCategory::Worker,
+        EventCategory::System,
+    ];
 
     /// The category's name: `job`, `worker` or `system` (the wire names' prefix).
     #[must_use]
@@ -205,13 +208,20 @@ impl EventType {
     /// The type whose [`index`](Self::index) is `index`, if any.
     #[must_use]
     pub const fn from_index(index: usize) -> Option<EventType> {
-        if index < EventType::COUNT { Some(EventType::ALL[index]) } else { None }
+        if index < EventType::COUNT {
+            Some(EventType::ALL[index])
+        } else {
+            None
+        }
     }
 
     /// Whether this type ends a job for good (`job.completed`, `job.failed`, `job.cancelled`).
     #[must_use]
     pub const fn is_job_terminal(self) -> bool {
-        matches!(self, EventType::JobCompleted | EventType::JobFailed | EventType::JobCancelled)
+        matches!(
+            self,
+            EventType::JobCompleted | EventType::JobFailed | EventType::JobCancelled
+        )
     }
 
     /// The type whose wire name is `name`, or `None`. [`FromStr`] is the same with a typed error.
@@ -317,9 +327,21 @@ mod tests {
 
     #[test]
     fn unknown_wire_names_are_typed_errors() {
-        for bad in ["", "job", "JOB_FAILED", "job.Failed", "job.failed ", "worker.claimed"] {
+        for bad in [
+            "",
+            "job",
+            "JOB_FAILED",
+            "job.Failed",
+            "job.failed ",
+            "worker.claimed",
+        ] {
             let err = bad.parse::<EventType>().unwrap_err();
-            assert_eq!(err, EventError::UnknownEventType { name: bad.to_owned() });
+            assert_eq!(
+                err,
+                EventError::UnknownEventType {
+                    name: bad.to_owned()
+                }
+            );
             assert!(err.to_string().contains("unknown event type"), "{err}");
         }
     }
@@ -331,7 +353,10 @@ mod tests {
         let back: EventType = serde_json::from_str(&json).unwrap();
         assert_eq!(back, EventType::JobProgressUpdated);
         let err = serde_json::from_str::<EventType>("\"job.nope\"").unwrap_err();
-        assert!(err.to_string().contains("unknown event type \"job.nope\""), "{err}");
+        assert!(
+            err.to_string().contains("unknown event type \"job.nope\""),
+            "{err}"
+        );
         assert!(serde_json::from_str::<EventType>("3").is_err());
     }
 
@@ -341,7 +366,17 @@ mod tests {
         assert_eq!(count(EventCategory::Job), 10);
         assert_eq!(count(EventCategory::Worker), 4);
         assert_eq!(count(EventCategory::System), 3);
-        let terminal: Vec<_> = EventType::ALL.into_iter().filter(|t| t.is_job_terminal()).collect();
-        assert_eq!(terminal, [EventType::JobCompleted, EventType::JobFailed, EventType::JobCancelled]);
+        let terminal: Vec<_> = EventType::ALL
+            .into_iter()
+            .filter(|t| t.is_job_terminal())
+            .collect();
+        assert_eq!(
+            terminal,
+            [
+                EventType::JobCompleted,
+                EventType::JobFailed,
+                EventType::JobCancelled
+            ]
+        );
     }
 }

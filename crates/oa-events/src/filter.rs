@@ -40,7 +40,11 @@ impl Default for EventFilter {
 impl EventFilter {
     /// Matches every event.
     pub fn all() -> Self {
-        EventFilter { types: ALL_TYPES, job_id: None, worker_id: None }
+        EventFilter {
+            types: ALL_TYPES,
+            job_id: None,
+            worker_id: None,
+        }
     }
 
     /// Matches only events whose type is in `types` (an empty list matches nothing).
@@ -51,7 +55,9 @@ impl EventFilter {
 
     /// Matches only events of the given category.
     pub fn category(mut self, category: EventCategory) -> Self {
-        let selected = EventType::ALL.into_iter().filter(|t| t.category() == category);
+        let selected = EventType::ALL
+            .into_iter()
+            .filter(|t| t.category() == category);
         self.types &= selected.fold(0, |mask, t| mask | (1 << t.index()));
         self
     }
@@ -62,12 +68,18 @@ impl EventFilter {
     /// # Errors
     /// [`EventError::UnknownEventType`] for the first name that is not a wire name.
     pub fn parse_types(list: &str) -> Result<Self, EventError> {
-        let names: Vec<&str> =
-            list.split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+        let names: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .collect();
         if names.is_empty() {
             return Ok(EventFilter::all());
         }
-        let types = names.into_iter().map(str::parse).collect::<Result<Vec<EventType>, _>>()?;
+        let types = names
+            .into_iter()
+            .map(str::parse)
+            .collect::<Result<Vec<EventType>, _>>()?;
         Ok(EventFilter::all().types(types))
     }
 
@@ -98,8 +110,14 @@ impl EventFilter {
     #[must_use]
     pub fn matches(&self, event: &Event) -> bool {
         self.matches_type(event.event_type)
-            && self.job_id.as_deref().is_none_or(|id| event.job_id.as_deref() == Some(id))
-            && self.worker_id.as_deref().is_none_or(|id| event.worker_id.as_deref() == Some(id))
+            && self
+                .job_id
+                .as_deref()
+                .is_none_or(|id| event.job_id.as_deref() == Some(id))
+            && self
+                .worker_id
+                .as_deref()
+                .is_none_or(|id| event.worker_id.as_deref() == Some(id))
     }
 
     /// The bit mask of the selected types (bit `t.index()`).
@@ -128,7 +146,10 @@ mod tests {
         let selected: Vec<_> = filter.selected_types().collect();
         assert_eq!(selected, [EventType::JobFailed, EventType::WorkerOffline]);
         let workers_only = filter.clone().category(EventCategory::Worker);
-        assert_eq!(workers_only.selected_types().collect::<Vec<_>>(), [EventType::WorkerOffline]);
+        assert_eq!(
+            workers_only.selected_types().collect::<Vec<_>>(),
+            [EventType::WorkerOffline]
+        );
         assert_eq!(EventFilter::all().types([]).selected_types().count(), 0);
         let system = EventFilter::all().category(EventCategory::System);
         assert!(system.matches(&Event::new(EventType::SystemError)));
@@ -146,7 +167,9 @@ mod tests {
         assert_eq!(EventFilter::parse_types(" , ").unwrap(), EventFilter::all());
         assert_eq!(
             EventFilter::parse_types("job.failed,job.boom").unwrap_err(),
-            EventError::UnknownEventType { name: "job.boom".into() }
+            EventError::UnknownEventType {
+                name: "job.boom".into()
+            }
         );
     }
 

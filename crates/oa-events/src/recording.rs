@@ -55,7 +55,11 @@ impl RecordingSubscriber {
                 recorded.changed.notify_waiters();
             }
         });
-        RecordingSubscriber { emitter: emitter.clone(), id, shared }
+        RecordingSubscriber {
+            emitter: emitter.clone(),
+            id,
+            shared,
+        }
     }
 
     /// The recorded events, in `seq` order.
@@ -69,7 +73,10 @@ impl RecordingSubscriber {
     /// The recorded events' types, in `seq` order.
     #[must_use]
     pub fn types(&self) -> Vec<EventType> {
-        self.events().into_iter().map(|event| event.event_type).collect()
+        self.events()
+            .into_iter()
+            .map(|event| event.event_type)
+            .collect()
     }
 
     /// The types of the recorded events about `job_id`, in `seq` order.

@@ -169,7 +169,13 @@ impl EventStream {
         id: SubscriptionId,
         filter: EventFilter,
     ) -> Self {
-        EventStream { shared, local: VecDeque::new(), emitter, id, filter }
+        EventStream {
+            shared,
+            local: VecDeque::new(),
+            emitter,
+            id,
+            filter,
+        }
     }
 
     /// The subscription's id (the stream unsubscribes itself when dropped).

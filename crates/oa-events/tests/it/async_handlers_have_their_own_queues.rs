@@ -9,8 +9,15 @@ use tokio::sync::{Notify, mpsc};
 #[test]
 fn on_async_outside_a_runtime_is_a_typed_error() {
     let emitter = EventEmitter::new();
-    let err = emitter.on_async(EventType::JobCompleted, |_e| async {}).unwrap_err();
-    assert_eq!(err, EventError::NoRuntime { operation: "EventEmitter::on_async" });
+    let err = emitter
+        .on_async(EventType::JobCompleted, |_e| async {})
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EventError::NoRuntime {
+            operation: "EventEmitter::on_async"
+        }
+    );
     let err = emitter.on_any_async(|_e| async {}).unwrap_err();
     assert!(matches!(err, EventError::NoRuntime { .. }));
     assert_eq!(emitter.stats().async_handlers, 0, "nothing was registered");
@@ -46,7 +53,9 @@ async fn emit_async_returns_after_every_matching_async_handler_finished() {
         })
         .unwrap();
 
-    let seq = emitter.emit_async(Event::new(EventType::JobCompleted)).await;
+    let seq = emitter
+        .emit_async(Event::new(EventType::JobCompleted))
+        .await;
     assert_eq!(seq, 1);
     assert_eq!(done.load(Ordering::SeqCst), 103);
     // A type no type-specific async handler wants reaches only the on_any one.
@@ -87,7 +96,9 @@ async fn plain_emit_reaches_async_handlers_in_seq_order() {
 
 #[tokio::test]
 async fn a_full_async_queue_drops_on_emit_and_counts_but_emit_async_waits() {
-    let emitter = EventEmitter::builder().async_queue_capacity(NonZeroUsize::new(2).unwrap()).build();
+    let emitter = EventEmitter::builder()
+        .async_queue_capacity(NonZeroUsize::new(2).unwrap())
+        .build();
     let gate = Arc::new(Notify::new());
     let handled = Arc::new(Mutex::new(Vec::new()));
     let (g, h) = (Arc::clone(&gate), Arc::clone(&handled));
@@ -113,7 +124,8 @@ async fn a_full_async_queue_drops_on_emit_and_counts_but_emit_async_waits() {
 
     // emit_async waits for room and for the handler instead of dropping.
     let e2 = emitter.clone();
-    let waiter = tokio::spawn(async move { e2.emit_async(Event::new(EventType::WorkerHeartbeat)).await });
+    let waiter =
+        tokio::spawn(async move { e2.emit_async(Event::new(EventType::WorkerHeartbeat)).await });
     let release = async {
         // Each notification lets the handler finish one event.
         while handled.lock().unwrap().len() < 4 {
@@ -121,11 +133,20 @@ async fn a_full_async_queue_drops_on_emit_and_counts_but_emit_async_waits() {
             tokio::task::yield_now().await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), release).await.unwrap();
-    let seq = tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), release)
+        .await
+        .unwrap();
+    let seq = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(seq, 6);
     assert_eq!(*handled.lock().unwrap(), [1, 2, 3, 6]);
-    assert_eq!(emitter.stats().async_dropped, 2, "emit_async dropped nothing");
+    assert_eq!(
+        emitter.stats().async_dropped,
+        2,
+        "emit_async dropped nothing"
+    );
 }
 
 #[tokio::test]
@@ -133,7 +154,9 @@ async fn async_handler_errors_and_panics_are_isolated_and_counted() {
     let emitter = EventEmitter::new();
     let ok = Arc::new(AtomicUsize::new(0));
     emitter
-        .on_async(EventType::SystemError, |_e| async { Err::<(), _>("cannot reach the pager") })
+        .on_async(EventType::SystemError, |_e| async {
+            Err::<(), _>("cannot reach the pager")
+        })
         .unwrap();
     emitter
         .on_async(EventType::SystemError, |e: Arc<Event>| async move {
@@ -163,9 +186,16 @@ async fn async_handler_errors_and_panics_are_isolated_and_counted() {
     emitter.emit_async(Event::new(EventType::SystemError)).await;
     emitter.emit_async(Event::new(EventType::SystemError)).await;
 
-    assert_eq!(ok.load(Ordering::SeqCst), 3, "the healthy handler saw every event");
+    assert_eq!(
+        ok.load(Ordering::SeqCst),
+        3,
+        "the healthy handler saw every event"
+    );
     let stats = emitter.stats();
-    assert_eq!(stats.handler_panics, 2, "one panic in a future, one before it");
+    assert_eq!(
+        stats.handler_panics, 2,
+        "one panic in a future, one before it"
+    );
     assert_eq!(stats.handler_errors, 3 + 2, "three errors plus two panics");
 }
 
@@ -187,11 +217,19 @@ async fn emit_async_from_inside_an_async_handler_does_not_wait_for_itself() {
         })
         .unwrap();
     let outer = emitter.emit_async(Event::new(EventType::JobStarted));
-    tokio::time::timeout(Duration::from_secs(10), outer).await.unwrap();
-    emitter.emit_async(Event::new(EventType::SystemShutdown)).await;
+    tokio::time::timeout(Duration::from_secs(10), outer)
+        .await
+        .unwrap();
+    emitter
+        .emit_async(Event::new(EventType::SystemShutdown))
+        .await;
     assert_eq!(
         *seen.lock().unwrap(),
-        [EventType::JobStarted, EventType::JobCompleted, EventType::SystemShutdown]
+        [
+            EventType::JobStarted,
+            EventType::JobCompleted,
+            EventType::SystemShutdown
+        ]
     );
 }
 
@@ -215,7 +253,11 @@ async fn off_stops_an_async_handler_and_its_task_ends() {
     emitter.emit(Event::new(EventType::JobQueued));
     tokio::task::yield_now().await;
     assert_eq!(count.load(Ordering::SeqCst), 1);
-    assert_eq!(emitter.stats().async_dropped, 0, "a removed handler is not a dropped delivery");
+    assert_eq!(
+        emitter.stats().async_dropped,
+        0,
+        "a removed handler is not a dropped delivery"
+    );
 }
 
 #[tokio::test]

@@ -42,13 +42,24 @@ fn many_threads_emitting_lose_and_duplicate_nothing_and_seq_is_unique() {
 
     let total = (THREADS * PER_THREAD) as u64;
     for returned in &per_thread {
-        assert!(returned.windows(2).all(|w| w[0] < w[1]), "seq increases within each thread");
+        assert!(
+            returned.windows(2).all(|w| w[0] < w[1]),
+            "seq increases within each thread"
+        );
     }
     let all: HashSet<u64> = per_thread.iter().flatten().copied().collect();
-    assert_eq!(all, (1..=total).collect::<HashSet<u64>>(), "seqs are exactly 1..=total");
+    assert_eq!(
+        all,
+        (1..=total).collect::<HashSet<u64>>(),
+        "seqs are exactly 1..=total"
+    );
 
     let mut delivered = seen.lock().unwrap().clone();
-    assert_eq!(delivered.len() as u64, total, "no delivery lost or duplicated");
+    assert_eq!(
+        delivered.len() as u64,
+        total,
+        "no delivery lost or duplicated"
+    );
     delivered.sort_unstable();
     assert_eq!(delivered, (1..=total).collect::<Vec<u64>>());
     assert_eq!(count.load(Ordering::Relaxed), total);
@@ -59,7 +70,11 @@ fn many_threads_emitting_lose_and_duplicate_nothing_and_seq_is_unique() {
             StreamItem::Lagged { missed } => panic!("unexpected lag of {missed}"),
         })
         .collect();
-    assert_eq!(streamed, (1..=total).collect::<Vec<u64>>(), "the stream sees seq order");
+    assert_eq!(
+        streamed,
+        (1..=total).collect::<Vec<u64>>(),
+        "the stream sees seq order"
+    );
 
     let stats = emitter.stats();
     assert_eq!(stats.emitted, total);

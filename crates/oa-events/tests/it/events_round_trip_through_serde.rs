@@ -20,7 +20,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_filter("JSON numbers are finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(Value::from),
         ".*".prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {
@@ -43,7 +45,9 @@ fn event() -> impl Strategy<Value = Event> {
         prop::collection::btree_map(".*", json_value(), 0..6),
     )
         .prop_map(|(id, seq, t, ts, job_id, worker_id, data)| {
-            let mut event = Event::new(t).with_id(Uuid::from_u128(id)).with_timestamp(ts);
+            let mut event = Event::new(t)
+                .with_id(Uuid::from_u128(id))
+                .with_timestamp(ts);
             event.seq = seq;
             event.job_id = job_id;
             event.worker_id = worker_id;

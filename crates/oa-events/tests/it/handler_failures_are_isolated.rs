@@ -11,7 +11,9 @@ fn a_panicking_handler_is_counted_and_the_others_still_run() {
     emitter.on(EventType::JobFailed, move |_: &Event| {
         r.fetch_add(1, Ordering::SeqCst);
     });
-    emitter.on(EventType::JobFailed, |e: &Event| assert!(e.seq == 0, "handler bug"));
+    emitter.on(EventType::JobFailed, |e: &Event| {
+        assert!(e.seq == 0, "handler bug");
+    });
     let r = Arc::clone(&ran);
     emitter.on_any(move |_: &Event| {
         r.fetch_add(10, Ordering::SeqCst);
@@ -21,7 +23,11 @@ fn a_panicking_handler_is_counted_and_the_others_still_run() {
     let seq2 = emitter.emit(Event::new(EventType::JobFailed));
 
     assert_eq!((seq1, seq2), (1, 2), "emit keeps working after a panic");
-    assert_eq!(ran.load(Ordering::SeqCst), 22, "handlers before and after the panicking one ran");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        22,
+        "handlers before and after the panicking one ran"
+    );
     let stats = emitter.stats();
     assert_eq!(stats.handler_errors, 2);
     assert_eq!(stats.handler_panics, 2);
@@ -36,10 +42,13 @@ fn a_handler_returning_an_error_is_counted_but_not_as_a_panic() {
         Err(format!("cannot handle {}", e.seq))
     });
     let r = Arc::clone(&ran);
-    emitter.on(EventType::SystemError, move |_: &Event| -> Result<(), std::io::Error> {
-        r.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    });
+    emitter.on(
+        EventType::SystemError,
+        move |_: &Event| -> Result<(), std::io::Error> {
+            r.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        },
+    );
     for _ in 0..3 {
         emitter.emit(Event::new(EventType::SystemError));
     }
@@ -65,8 +74,16 @@ fn a_panic_inside_a_nested_emit_does_not_wedge_the_thread() {
         d.fetch_add(1, Ordering::SeqCst);
     });
     emitter.emit(Event::new(EventType::JobStarted));
-    assert_eq!(delivered.load(Ordering::SeqCst), 1, "the queued nested event was delivered");
+    assert_eq!(
+        delivered.load(Ordering::SeqCst),
+        1,
+        "the queued nested event was delivered"
+    );
     emitter.emit(Event::new(EventType::JobProgressUpdated));
-    assert_eq!(delivered.load(Ordering::SeqCst), 2, "later emits are delivered at once");
+    assert_eq!(
+        delivered.load(Ordering::SeqCst),
+        2,
+        "later emits are delivered at once"
+    );
     assert_eq!(emitter.stats().handler_panics, 1);
 }

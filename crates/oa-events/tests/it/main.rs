@@ -10,7 +10,7 @@ mod concurrent_emits_keep_seq_order;
 mod events_round_trip_through_serde;
 mod global_emitter;
 mod handler_failures_are_isolated;
-mod reentrant_emits_are_queued_in_order;
 mod recording_subscriber;
+mod reentrant_emits_are_queued_in_order;
 mod streams_report_lag;
 mod sync_handlers_run_in_registration_order;

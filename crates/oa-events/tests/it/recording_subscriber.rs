@@ -25,12 +25,19 @@ fn records_in_seq_order_and_asserts_sequences() {
     all.assert_job_types("b", &[EventType::JobStarted, EventType::JobCompleted]);
     failures.assert_types(&[EventType::JobFailed]);
     assert_eq!(all.len(), 4);
-    assert_eq!(all.events().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(
+        all.events().iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
     all.clear();
     assert!(all.is_empty());
     drop(all);
     drop(failures);
-    assert_eq!(emitter.stats().sync_handlers, 0, "dropping a recorder detaches it");
+    assert_eq!(
+        emitter.stats().sync_handlers,
+        0,
+        "dropping a recorder detaches it"
+    );
 }
 
 #[test]

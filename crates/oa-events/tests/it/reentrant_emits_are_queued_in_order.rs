@@ -47,7 +47,10 @@ fn emits_to_another_emitter_from_a_handler_are_delivered_at_once() {
         s.lock().unwrap().push(format!("first:{}", e.event_type));
     });
     first.emit(Event::new(EventType::SystemStartup));
-    assert_eq!(*seen.lock().unwrap(), ["second:system.startup", "first:system.startup"]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["second:system.startup", "first:system.startup"]
+    );
 }
 
 #[test]
@@ -65,5 +68,8 @@ fn a_handler_emitting_the_type_it_handles_does_not_recurse_without_bound() {
     emitter.emit(Event::new(EventType::JobRetrying).with_data("attempt", 0));
     let depth = depth.lock().unwrap();
     assert_eq!(depth.len(), 101);
-    assert!(depth.iter().copied().eq(0..=100), "delivered iteratively, in order");
+    assert!(
+        depth.iter().copied().eq(0..=100),
+        "delivered iteratively, in order"
+    );
 }

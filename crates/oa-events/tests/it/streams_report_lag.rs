@@ -74,9 +74,13 @@ fn streams_receive_only_what_their_filter_selects() {
     emitter.emit(Event::for_job(EventType::JobFailed, "j1"));
     emitter.emit(Event::new(EventType::SystemError));
 
-    let failed: Vec<u64> = std::iter::from_fn(|| failures.try_recv().ok()).map(seq_of).collect();
+    let failed: Vec<u64> = std::iter::from_fn(|| failures.try_recv().ok())
+        .map(seq_of)
+        .collect();
     assert_eq!(failed, [2, 3]);
-    let one: Vec<u64> = std::iter::from_fn(|| job_one.try_recv().ok()).map(seq_of).collect();
+    let one: Vec<u64> = std::iter::from_fn(|| job_one.try_recv().ok())
+        .map(seq_of)
+        .collect();
     assert_eq!(one, [1, 3]);
 }
 
@@ -98,7 +102,10 @@ async fn a_stream_wakes_its_consumer_and_ends_when_the_emitter_is_dropped() {
         // The emitter (its last clone) is dropped here: the stream ends after draining.
     });
     producer.join().unwrap();
-    let seqs = tokio::time::timeout(Duration::from_secs(10), consumer).await.unwrap().unwrap();
+    let seqs = tokio::time::timeout(Duration::from_secs(10), consumer)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(seqs, (1..=50).collect::<Vec<u64>>());
 }
 
@@ -111,8 +118,13 @@ async fn recv_waits_for_the_next_event() {
         tokio::task::yield_now().await;
         e2.emit(Event::new(EventType::SystemStartup));
     });
-    let item = tokio::time::timeout(Duration::from_secs(10), stream.recv()).await.unwrap();
-    assert_eq!(item.and_then(StreamItem::into_event).map(|e| e.event_type), Some(EventType::SystemStartup));
+    let item = tokio::time::timeout(Duration::from_secs(10), stream.recv())
+        .await
+        .unwrap();
+    assert_eq!(
+        item.and_then(StreamItem::into_event).map(|e| e.event_type),
+        Some(EventType::SystemStartup)
+    );
     producer.await.unwrap();
 }
 
@@ -139,5 +151,8 @@ fn the_builder_sets_the_default_stream_capacity() {
     let emitter = EventEmitter::builder().stream_capacity(capacity(3)).build();
     let stream = emitter.subscribe(EventFilter::all());
     assert_eq!(stream.capacity(), 3);
-    assert_eq!(EventEmitter::new().subscribe(EventFilter::all()).capacity(), oa_events::DEFAULT_QUEUE_CAPACITY);
+    assert_eq!(
+        EventEmitter::new().subscribe(EventFilter::all()).capacity(),
+        oa_events::DEFAULT_QUEUE_CAPACITY
+    );
 }

@@ -20,13 +20,19 @@ fn type_specific_handlers_run_before_any_handlers_each_in_registration_order() {
     let s = Arc::clone(&seen);
     emitter.on_any(move |e: &Event| push(&s, format!("any1:{}", e.event_type)));
     let s = Arc::clone(&seen);
-    emitter.on(EventType::JobStarted, move |e: &Event| push(&s, format!("started1:{}", e.seq)));
+    emitter.on(EventType::JobStarted, move |e: &Event| {
+        push(&s, format!("started1:{}", e.seq));
+    });
     let s = Arc::clone(&seen);
     emitter.on_any(move |e: &Event| push(&s, format!("any2:{}", e.event_type)));
     let s = Arc::clone(&seen);
-    emitter.on(EventType::JobStarted, move |e: &Event| push(&s, format!("started2:{}", e.seq)));
+    emitter.on(EventType::JobStarted, move |e: &Event| {
+        push(&s, format!("started2:{}", e.seq));
+    });
     let s = Arc::clone(&seen);
-    emitter.on(EventType::JobFailed, move |e: &Event| push(&s, format!("failed:{}", e.seq)));
+    emitter.on(EventType::JobFailed, move |e: &Event| {
+        push(&s, format!("failed:{}", e.seq));
+    });
 
     emitter.emit(Event::new(EventType::JobStarted));
     emitter.emit(Event::new(EventType::JobCompleted));
@@ -50,7 +56,9 @@ fn emit_assigns_seq_from_one_and_returns_it() {
     let seqs = Arc::new(Mutex::new(Vec::new()));
     let s = Arc::clone(&seqs);
     emitter.on_any(move |e: &Event| s.lock().unwrap().push(e.seq));
-    let returned: Vec<u64> = (0..5).map(|_| emitter.emit(Event::new(EventType::JobQueued))).collect();
+    let returned: Vec<u64> = (0..5)
+        .map(|_| emitter.emit(Event::new(EventType::JobQueued)))
+        .collect();
     assert_eq!(returned, [1, 2, 3, 4, 5]);
     assert_eq!(*seqs.lock().unwrap(), [1, 2, 3, 4, 5]);
 }
@@ -60,10 +68,15 @@ fn off_removes_a_handler_and_reports_whether_it_existed() {
     let emitter = EventEmitter::new();
     let seen = log();
     let s = Arc::clone(&seen);
-    let id = emitter.on(EventType::WorkerHeartbeat, move |_: &Event| push(&s, "hb".into()));
+    let id = emitter.on(EventType::WorkerHeartbeat, move |_: &Event| {
+        push(&s, "hb".into());
+    });
     emitter.emit(Event::new(EventType::WorkerHeartbeat));
     assert!(emitter.off(id));
-    assert!(!emitter.off(id), "a second off of the same id finds nothing");
+    assert!(
+        !emitter.off(id),
+        "a second off of the same id finds nothing"
+    );
     emitter.emit(Event::new(EventType::WorkerHeartbeat));
     assert_eq!(*seen.lock().unwrap(), ["hb"]);
     assert_eq!(emitter.stats().sync_handlers, 0);
@@ -85,14 +98,19 @@ fn off_during_emit_stops_later_events_without_deadlock() {
         }
     });
     let s = Arc::clone(&seen);
-    let id = emitter.on(EventType::JobCreated, move |e: &Event| push(&s, format!("victim:{}", e.seq)));
+    let id = emitter.on(EventType::JobCreated, move |e: &Event| {
+        push(&s, format!("victim:{}", e.seq));
+    });
     *victim_id.lock().unwrap() = Some(id);
 
     emitter.emit(Event::new(EventType::JobCreated));
     emitter.emit(Event::new(EventType::JobCreated));
     // The event being delivered when off() ran may still reach the victim (documented);
     // no later one does.
-    assert_eq!(*seen.lock().unwrap(), ["remover:1", "victim:1", "remover:2"]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["remover:1", "victim:1", "remover:2"]
+    );
 }
 
 #[test]
@@ -102,7 +120,9 @@ fn a_handler_may_register_another_handler_during_emit() {
     let (e2, s) = (emitter.clone(), Arc::clone(&seen));
     emitter.on(EventType::SystemStartup, move |_: &Event| {
         let s = Arc::clone(&s);
-        e2.on(EventType::SystemShutdown, move |_: &Event| push(&s, "late".into()));
+        e2.on(EventType::SystemShutdown, move |_: &Event| {
+            push(&s, "late".into());
+        });
     });
     emitter.emit(Event::new(EventType::SystemStartup));
     emitter.emit(Event::new(EventType::SystemShutdown));
@@ -123,6 +143,10 @@ fn handlers_only_receive_their_type() {
     for t in EventType::ALL.into_iter().rev() {
         emitter.emit(Event::new(t));
     }
-    let expected: Vec<String> = EventType::ALL.iter().rev().map(ToString::to_string).collect();
+    let expected: Vec<String> = EventType::ALL
+        .iter()
+        .rev()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(*seen.lock().unwrap(), expected);
 }

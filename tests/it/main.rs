@@ -1,0 +1,9 @@
+//! End-to-end tests of the workspace as a whole (one binary; modules named after what they pin).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a panic is a failed assertion, with its location"
+)]
+
+mod crate_dependencies_follow_the_architecture;
+mod oa_command;

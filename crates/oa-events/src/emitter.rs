@@ -8,6 +8,7 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
@@ -577,18 +578,29 @@ impl EventEmitter {
             event.seq = inner.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
             Delivery::Owned(event)
         } else {
-            let _order = lock(&inner.ordering);
-            event.seq = inner.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
-            let event = Arc::new(event);
-            for stream in registry.streams.iter() {
-                if stream.filter.matches(&event) && stream.shared.push(&event) {
-                    inner
-                        .counters
-                        .stream_dropped
-                        .fetch_add(1, Ordering::Relaxed);
+            // Consumers are woken after the lock is released, so that no waker ever runs
+            // under it.
+            let mut wakers = Vec::new();
+            let event = {
+                let _order = lock(&inner.ordering);
+                event.seq = inner.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+                let event = Arc::new(event);
+                for stream in registry.streams.iter() {
+                    if stream.filter.matches(&event) {
+                        let (dropped, waker) = stream.shared.push(&event);
+                        if dropped {
+                            inner
+                                .counters
+                                .stream_dropped
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        wakers.extend(waker);
+                    }
                 }
-            }
-            self.feed_async(registry, &event, feed, &mut completions);
+                self.feed_async(registry, &event, feed, &mut completions);
+                event
+            };
+            wakers.into_iter().for_each(Waker::wake);
             Delivery::Shared(event)
         };
         let seq = delivery.event().seq;

@@ -92,8 +92,9 @@ impl StreamShared {
     }
 
     /// Queues `event`; when the queue is full the oldest queued event is dropped and counted.
-    /// Never blocks on the consumer. Returns whether an event was dropped.
-    pub(crate) fn push(&self, event: &Arc<Event>) -> bool {
+    /// Never blocks on the consumer. Returns whether an event was dropped, and the consumer's
+    /// waker when it is waiting (the caller wakes it once its own locks are released).
+    pub(crate) fn push(&self, event: &Arc<Event>) -> (bool, Option<Waker>) {
         let (dropped, waker) = {
             let mut state = lock(&self.state);
             let dropped = state.queue.len() >= self.capacity;
@@ -107,10 +108,7 @@ impl StreamShared {
         if dropped {
             self.missed_total.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        dropped
+        (dropped, waker)
     }
 
     /// Marks the stream as finished: once its queue is drained, it ends.

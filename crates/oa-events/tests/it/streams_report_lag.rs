@@ -1,7 +1,7 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use oa_events::{Event, EventEmitter, EventFilter, EventType, StreamItem, TryRecvError};
 
 fn capacity(n: usize) -> NonZeroUsize {
@@ -155,4 +155,48 @@ fn the_builder_sets_the_default_stream_capacity() {
         EventEmitter::new().subscribe(EventFilter::all()).capacity(),
         oa_events::DEFAULT_QUEUE_CAPACITY
     );
+}
+
+/// A waker that emits on the emitter when woken, as an inline executor might.
+struct EmittingWaker {
+    emitter: EventEmitter,
+    woken: std::sync::atomic::AtomicBool,
+}
+
+impl std::task::Wake for EmittingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        if !self.woken.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.emitter.emit(Event::new(EventType::SystemError));
+        }
+    }
+}
+
+#[test]
+fn a_waker_that_emits_again_does_not_deadlock_the_emitter() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let emitter = EventEmitter::new();
+        let mut stream = emitter.subscribe(EventFilter::all());
+        let waker = std::task::Waker::from(std::sync::Arc::new(EmittingWaker {
+            emitter: emitter.clone(),
+            woken: std::sync::atomic::AtomicBool::new(false),
+        }));
+        let mut cx = std::task::Context::from_waker(&waker);
+        // Nothing queued: the stream registers the waker.
+        assert!(
+            std::pin::Pin::new(&mut stream)
+                .poll_next(&mut cx)
+                .is_pending()
+        );
+        // This emit wakes the waker, which emits a second event from inside the wake.
+        emitter.emit(Event::new(EventType::SystemStartup));
+        let seqs: Vec<u64> = std::iter::from_fn(|| stream.try_recv().ok())
+            .map(seq_of)
+            .collect();
+        done_tx.send(seqs).unwrap();
+    });
+    let seqs = done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no deadlock");
+    assert_eq!(seqs, [1, 2]);
 }

@@ -1,7 +1,9 @@
 //! [`EventEmitter`]: synchronous handlers, async handlers and streams.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+mod async_task;
+mod reentrancy;
+mod registry;
+
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -12,9 +14,14 @@ use std::task::Waker;
 
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
+use self::async_task::{drain_async_queue, panic_message};
+use self::reentrancy::{Delivery, DispatchGuard, queue_pending, take_pending_or_leave, try_enter};
+use self::registry::{
+    AsyncDelivery, AsyncHandler, AsyncTarget, CURRENT_ASYNC_HANDLER, Registration, Registry,
+    Subscriptions, SyncHandler,
+};
 use crate::error::EventError;
 use crate::event::Event;
 use crate::event_type::EventType;
@@ -25,130 +32,6 @@ use crate::stream::{EventStream, StreamShared};
 
 /// The default capacity of a stream's queue and of an async handler's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
-
-type SyncHandler = dyn Fn(&Event) -> Result<(), String> + Send + Sync;
-type AsyncHandler = dyn Fn(Arc<Event>) -> BoxFuture<'static, Result<(), String>> + Send + Sync;
-
-/// One event handed to an async handler's task; `done` is signalled once the handler finished
-/// with it (for `emit_async`).
-struct AsyncDelivery {
-    event: Arc<Event>,
-    done: Option<oneshot::Sender<()>>,
-}
-
-tokio::task_local! {
-    /// The async handler whose task is running, so that `emit_async` from inside a handler
-    /// never waits for that same handler (which would wait forever).
-    static CURRENT_ASYNC_HANDLER: SubscriptionId;
-}
-
-/// What a registration is; kept in registration order in [`Subscriptions`].
-enum Registration {
-    Sync {
-        event_type: Option<EventType>,
-        handler: Arc<SyncHandler>,
-    },
-    Async {
-        event_type: Option<EventType>,
-        queue: mpsc::Sender<AsyncDelivery>,
-    },
-    Stream {
-        filter: EventFilter,
-        shared: Arc<StreamShared>,
-    },
-}
-
-/// An async handler's queue, as seen by the dispatcher.
-#[derive(Clone)]
-struct AsyncTarget {
-    id: SubscriptionId,
-    queue: mpsc::Sender<AsyncDelivery>,
-}
-
-/// A stream, as seen by the dispatcher.
-#[derive(Clone)]
-struct StreamTarget {
-    filter: EventFilter,
-    shared: Arc<StreamShared>,
-}
-
-/// An immutable snapshot of the registrations, laid out for dispatch: per event type, the
-/// sync handlers in the order they run (type-specific ones first, then `on_any` ones, each in
-/// registration order) and the async queues to feed. Rebuilt on every registration change and
-/// published through an [`ArcSwap`], so `emit` reads it without taking a lock.
-#[derive(Default)]
-struct Registry {
-    sync: [Box<[Arc<SyncHandler>]>; EventType::COUNT],
-    asynchronous: [Box<[AsyncTarget]>; EventType::COUNT],
-    streams: Box<[StreamTarget]>,
-    /// Bit `t.index()` is set when events of type `t` go to an async handler or a stream, and
-    /// so must take the ordering lock.
-    ordered_types: u32,
-    sync_count: usize,
-    async_count: usize,
-}
-
-/// The registrations in registration order, behind the writers' lock.
-#[derive(Default)]
-struct Subscriptions {
-    entries: Vec<(SubscriptionId, Registration)>,
-}
-
-impl Subscriptions {
-    fn snapshot(&self) -> Registry {
-        let mut sync: [Vec<Arc<SyncHandler>>; EventType::COUNT] = Default::default();
-        let mut any_sync = Vec::new();
-        let mut asynchronous: [Vec<AsyncTarget>; EventType::COUNT] = Default::default();
-        let mut streams = Vec::new();
-        let mut ordered_types = 0u32;
-        let (mut sync_count, mut async_count) = (0, 0);
-        for (id, registration) in &self.entries {
-            match registration {
-                Registration::Sync {
-                    event_type,
-                    handler,
-                } => {
-                    sync_count += 1;
-                    match event_type {
-                        Some(t) => sync[t.index()].push(Arc::clone(handler)),
-                        None => any_sync.push(Arc::clone(handler)),
-                    }
-                }
-                Registration::Async { event_type, queue } => {
-                    async_count += 1;
-                    let target = AsyncTarget {
-                        id: *id,
-                        queue: queue.clone(),
-                    };
-                    for t in EventType::ALL {
-                        if event_type.is_none_or(|only| only == t) {
-                            asynchronous[t.index()].push(target.clone());
-                            ordered_types |= 1 << t.index();
-                        }
-                    }
-                }
-                Registration::Stream { filter, shared } => {
-                    ordered_types |= filter.type_mask();
-                    streams.push(StreamTarget {
-                        filter: filter.clone(),
-                        shared: Arc::clone(shared),
-                    });
-                }
-            }
-        }
-        Registry {
-            sync: sync.map(|mut handlers| {
-                handlers.extend(any_sync.iter().cloned());
-                handlers.into_boxed_slice()
-            }),
-            asynchronous: asynchronous.map(Vec::into_boxed_slice),
-            streams: streams.into_boxed_slice(),
-            ordered_types,
-            sync_count,
-            async_count,
-        }
-    }
-}
 
 /// The state shared by every clone of an [`EventEmitter`].
 pub(crate) struct Inner {
@@ -216,62 +99,6 @@ enum AsyncFeed<'a> {
     /// `emit_async`: capacity reserved in advance (`None` for a handler fed by `try_send`,
     /// i.e. the handler that is itself emitting), and completion signalled.
     Reserved(Vec<Option<mpsc::Permit<'a, AsyncDelivery>>>),
-}
-
-/// Sync deliveries that were emitted from inside a handler of the same emitter on the same
-/// thread, waiting for the current delivery to finish.
-struct ActiveDispatch {
-    emitter: usize,
-    pending: VecDeque<Delivery>,
-}
-
-/// An event waiting for its sync handlers.
-enum Delivery {
-    Owned(Event),
-    Shared(Arc<Event>),
-}
-
-impl Delivery {
-    fn event(&self) -> &Event {
-        match self {
-            Delivery::Owned(event) => event,
-            Delivery::Shared(event) => event,
-        }
-    }
-}
-
-thread_local! {
-    static ACTIVE_DISPATCHES: RefCell<Vec<ActiveDispatch>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The next event queued for `emitter` on this thread; when there is none, removes the
-/// thread's active-dispatch entry for `emitter` and returns `None`.
-fn take_pending_or_leave(emitter: usize) -> Option<Delivery> {
-    ACTIVE_DISPATCHES.with_borrow_mut(|active| {
-        let position = active.iter().position(|d| d.emitter == emitter)?;
-        let next = active[position].pending.pop_front();
-        if next.is_none() {
-            active.swap_remove(position);
-        }
-        next
-    })
-}
-
-/// Removes this thread's active-dispatch entry for an emitter if the delivery ends by
-/// unwinding (handlers' panics are caught, so this is a second line of defence).
-struct DispatchGuard {
-    emitter: usize,
-    armed: bool,
-}
-
-impl Drop for DispatchGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            ACTIVE_DISPATCHES.with_borrow_mut(|active| {
-                active.retain(|d| d.emitter != self.emitter);
-            });
-        }
-    }
 }
 
 /// The event bus: register handlers and streams, then emit events to them.
@@ -652,23 +479,8 @@ impl EventEmitter {
     /// delivering an event of this emitter (an emit from inside a handler).
     fn dispatch_sync(&self, registry: &Registry, delivery: Delivery) {
         let emitter = Arc::as_ptr(&self.inner) as usize;
-        let entered = ACTIVE_DISPATCHES.with_borrow_mut(|active| {
-            if active.iter().any(|d| d.emitter == emitter) {
-                false
-            } else {
-                active.push(ActiveDispatch {
-                    emitter,
-                    pending: VecDeque::new(),
-                });
-                true
-            }
-        });
-        if !entered {
-            ACTIVE_DISPATCHES.with_borrow_mut(|active| {
-                if let Some(dispatch) = active.iter_mut().find(|d| d.emitter == emitter) {
-                    dispatch.pending.push_back(delivery);
-                }
-            });
+        if !try_enter(emitter) {
+            queue_pending(emitter, delivery);
             return;
         }
         let mut guard = DispatchGuard {
@@ -697,41 +509,5 @@ impl EventEmitter {
                 }
             }
         }
-    }
-}
-
-/// The task of one async handler: runs it for each queued event until the queue closes.
-async fn drain_async_queue(
-    id: SubscriptionId,
-    mut receiver: mpsc::Receiver<AsyncDelivery>,
-    handler: Arc<AsyncHandler>,
-    counters: Arc<Counters>,
-) {
-    while let Some(AsyncDelivery { event, done }) = receiver.recv().await {
-        // Both the call (which may panic before returning a future) and the future are guarded.
-        let outcome = match catch_unwind(AssertUnwindSafe(|| handler(Arc::clone(&event)))) {
-            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-            Err(payload) => Err(payload),
-        };
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => counters.handler_failed(&event, &message, false),
-            Err(payload) => counters.handler_failed(&event, &panic_message(payload.as_ref()), true),
-        }
-        if let Some(done) = done {
-            // The emitter may have stopped waiting (its future was dropped); that is fine.
-            let _ = done.send(());
-        }
-    }
-    tracing::trace!(subscription = %id, "async handler's queue closed");
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! - `emit/sync_handlers/N`: one emit to N trivial sync handlers (the event is built outside
 //!   the timed section; its drop inside `emit` is timed).
-//! - `baseline/boxed_closures/4`: calling 4 boxed closures directly, the floor to compare with.
+//! - `baseline/boxed_closures/4`: calling 4 boxed closures directly, the floor to compare with;
+//!   `baseline/boxed_closures/0`: the harness's own cost per event, and the event's drop.
 //! - `emit/streams/N`: events emitted per second while N stream subscribers, each drained by
 //!   its own task, receive every event (the run fails if any stream lags).
+//! - `event/new`, `event/for_job_with_data`: building events (a UUID v7 and a timestamp each).
 //! - `emit/two_threads/4_handlers`: two threads emitting at once to 4 sync handlers; the time
 //!   is per event, both threads together.
 
@@ -56,6 +58,10 @@ fn sync_handlers(c: &mut Criterion) {
             }) as BoxedHandler
         })
         .collect();
+    group.bench_function("0", |b| {
+        // The harness's own cost per element plus dropping the event, which `emit` also pays.
+        b.iter_batched(event, drop, BatchSize::SmallInput);
+    });
     group.bench_function("4", |b| {
         b.iter_batched(
             event,
@@ -177,5 +183,22 @@ fn two_threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sync_handlers, streams, two_threads);
+fn event_creation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("event");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("new", |b| b.iter(event));
+    group.bench_function("for_job_with_data", |b| {
+        b.iter(|| {
+            Event::for_job(
+                EventType::JobCompleted,
+                "019388a2-6b00-7000-8000-000000000001",
+            )
+            .with_data("name", "resize")
+            .with_data("priority", "high")
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sync_handlers, streams, two_threads, event_creation);
 criterion_main!(benches);

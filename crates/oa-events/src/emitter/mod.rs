@@ -33,6 +33,11 @@ use crate::stream::{EventStream, StreamShared};
 /// The default capacity of a stream's queue and of an async handler's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
+const DEFAULT_CAPACITY: NonZeroUsize = match NonZeroUsize::new(DEFAULT_QUEUE_CAPACITY) {
+    Some(capacity) => capacity,
+    None => panic!("DEFAULT_QUEUE_CAPACITY must not be zero"),
+};
+
 /// The state shared by every clone of an [`EventEmitter`].
 pub(crate) struct Inner {
     registry: ArcSwap<Registry>,
@@ -43,8 +48,8 @@ pub(crate) struct Inner {
     next_seq: AtomicU64,
     next_id: AtomicU64,
     counters: Arc<Counters>,
-    stream_capacity: usize,
-    async_queue_capacity: usize,
+    stream_capacity: NonZeroUsize,
+    async_queue_capacity: NonZeroUsize,
 }
 
 impl Inner {
@@ -195,8 +200,8 @@ impl EventEmitterBuilder {
                 next_seq: AtomicU64::new(0),
                 next_id: AtomicU64::new(0),
                 counters: Arc::new(Counters::default()),
-                stream_capacity: self.stream_capacity.get(),
-                async_queue_capacity: self.async_queue_capacity.get(),
+                stream_capacity: self.stream_capacity,
+                async_queue_capacity: self.async_queue_capacity,
             }),
         }
     }
@@ -211,7 +216,7 @@ impl EventEmitter {
 
     /// A builder to set queue capacities.
     pub fn builder() -> EventEmitterBuilder {
-        let default = NonZeroUsize::MIN.saturating_add(DEFAULT_QUEUE_CAPACITY - 1);
+        let default = DEFAULT_CAPACITY;
         EventEmitterBuilder {
             stream_capacity: default,
             async_queue_capacity: default,
@@ -300,7 +305,7 @@ impl EventEmitter {
             .map_err(|_| EventError::NoRuntime { operation })?;
         let handler: Arc<AsyncHandler> =
             Arc::new(move |event| handler(event).map(HandlerOutcome::into_outcome).boxed());
-        let (queue, receiver) = mpsc::channel(self.inner.async_queue_capacity);
+        let (queue, receiver) = mpsc::channel(self.inner.async_queue_capacity.get());
         let id = self
             .inner
             .register(Registration::Async { event_type, queue });
@@ -314,8 +319,7 @@ impl EventEmitter {
     /// Subscribes a bounded stream to the events that match `filter`, with the emitter's
     /// stream capacity (see [`EventStream`]).
     pub fn subscribe(&self, filter: EventFilter) -> EventStream {
-        let capacity = NonZeroUsize::new(self.inner.stream_capacity).unwrap_or(NonZeroUsize::MIN);
-        self.subscribe_with_capacity(filter, capacity)
+        self.subscribe_with_capacity(filter, self.inner.stream_capacity)
     }
 
     /// Subscribes a bounded stream whose queue holds `capacity` events.

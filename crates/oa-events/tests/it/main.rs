@@ -14,3 +14,4 @@ mod recording_subscriber;
 mod reentrant_emits_are_queued_in_order;
 mod streams_report_lag;
 mod sync_handlers_run_in_registration_order;
+mod types_are_thread_safe_and_stats_serialize;

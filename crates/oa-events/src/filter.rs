@@ -6,6 +6,11 @@ use crate::event_type::{EventCategory, EventType};
 
 const ALL_TYPES: u32 = (1 << EventType::COUNT) - 1;
 
+/// The bit mask with bit `t.index()` set for every `t` in `types`.
+fn mask_of(types: impl IntoIterator<Item = EventType>) -> u32 {
+    types.into_iter().fold(0, |mask, t| mask | (1 << t.index()))
+}
+
 /// Selects events by type, job and worker; used by
 /// [`EventEmitter::subscribe`](crate::EventEmitter::subscribe).
 ///
@@ -49,7 +54,7 @@ impl EventFilter {
 
     /// Matches only events whose type is in `types` (an empty list matches nothing).
     pub fn types(mut self, types: impl IntoIterator<Item = EventType>) -> Self {
-        self.types = types.into_iter().fold(0, |mask, t| mask | (1 << t.index()));
+        self.types = mask_of(types);
         self
     }
 

@@ -1,0 +1,406 @@
+//! The in-memory store: fast, for tests and the quick demo. Nothing survives the process.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::types::{
+    ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
+    WorkerRecord, WorkerState,
+};
+use super::{JobStore, check_update};
+use crate::error::{Error, Result};
+use crate::job::{Job, LostOutcome};
+use crate::status::JobStatus;
+
+/// The order of the ready queue: highest priority, then oldest `queued_at`, then id.
+type ReadyKey = (Reverse<i64>, DateTime<Utc>, String);
+
+/// Jobs and workers in memory, behind one mutex held only for the few map operations of a
+/// call (never across an `.await`).
+///
+/// Claims are O(log n): queued jobs are indexed per name in a set ordered as claims take them.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    jobs: HashMap<String, Job>,
+    /// Queued jobs by name, in claim order (only those claimable from their `queued_at`).
+    ready: HashMap<String, BTreeSet<ReadyKey>>,
+    counts: StatusCounts,
+    /// Ids of the jobs each worker holds.
+    held: HashMap<String, BTreeSet<String>>,
+    workers: HashMap<String, WorkerRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way later
+        // calls depend on (each call re-checks what it reads), so a poisoned lock is reused.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn ready_key(job: &Job) -> Option<ReadyKey> {
+    (job.status == JobStatus::Queued).then(|| {
+        (
+            Reverse(job.priority.rank()),
+            job.queued_at.unwrap_or(job.created_at),
+            job.id.clone(),
+        )
+    })
+}
+
+impl Inner {
+    /// Removes `job_id` from the indexes before its record changes.
+    fn unindex(&mut self, job: &Job) {
+        self.counts.add(job.status, -1);
+        if let Some(key) = ready_key(job) {
+            if let Some(queue) = self.ready.get_mut(&job.name) {
+                queue.remove(&key);
+            }
+        }
+        if let Some(worker_id) = &job.worker_id {
+            if let Some(held) = self.held.get_mut(worker_id) {
+                held.remove(&job.id);
+                if held.is_empty() {
+                    self.held.remove(worker_id);
+                }
+            }
+        }
+    }
+
+    /// Adds a record to the indexes.
+    fn index(&mut self, job: &Job) {
+        self.counts.add(job.status, 1);
+        if let Some(key) = ready_key(job) {
+            self.ready.entry(job.name.clone()).or_default().insert(key);
+        }
+        if let Some(worker_id) = &job.worker_id {
+            self.held
+                .entry(worker_id.clone())
+                .or_default()
+                .insert(job.id.clone());
+        }
+    }
+
+    fn put(&mut self, job: Job) {
+        if let Some(old) = self.jobs.get(&job.id) {
+            let old = old.clone();
+            self.unindex(&old);
+        }
+        self.index(&job);
+        self.jobs.insert(job.id.clone(), job);
+    }
+
+    fn apply(&mut self, update: &JobUpdate) -> Result<()> {
+        let stored = self
+            .jobs
+            .get(&update.job.id)
+            .map(|job| job.status)
+            .ok_or_else(|| Error::JobNotFound {
+                job_id: update.job.id.clone(),
+            })?;
+        check_update(update, stored)?;
+        self.put(update.job.clone());
+        Ok(())
+    }
+
+    /// The best claimable job among `names` at `now`.
+    fn best_ready(&self, names: &[String], now: DateTime<Utc>) -> Option<(String, ReadyKey)> {
+        let mut best: Option<(&String, &ReadyKey)> = None;
+        for name in names {
+            let Some(queue) = self.ready.get(name) else {
+                continue;
+            };
+            // Within a priority, keys are ordered by `queued_at`: the first due key of each
+            // priority is the candidate; future keys of a higher priority are skipped.
+            for key in queue {
+                if key.1 > now {
+                    // Later keys of this priority are not due either: jump to the next one.
+                    continue;
+                }
+                if best.is_none_or(|(_, b)| key < b) {
+                    best = Some((name, key));
+                }
+                break;
+            }
+        }
+        best.map(|(name, key)| (name.clone(), key.clone()))
+    }
+
+    fn held_jobs(&self, worker_id: &str) -> Vec<Job> {
+        self.held
+            .get(worker_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.jobs.get(id).cloned())
+            .collect()
+    }
+
+    fn release(&mut self, mut job: Job, now: DateTime<Utc>) -> Option<Job> {
+        let before = job.clone();
+        match job.release_lost(now) {
+            LostOutcome::NotHeld => None,
+            LostOutcome::Requeued | LostOutcome::Failed | LostOutcome::Released => {
+                self.unindex(&before);
+                self.index(&job);
+                self.jobs.insert(job.id.clone(), job.clone());
+                Some(job)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryStore {
+    async fn insert(&self, job: &Job) -> Result<()> {
+        let mut inner = self.lock();
+        if inner.jobs.contains_key(&job.id) {
+            return Err(Error::DuplicateJob {
+                job_id: job.id.clone(),
+            });
+        }
+        inner.put(job.clone());
+        Ok(())
+    }
+
+    async fn insert_many(&self, jobs: &[Job]) -> Result<()> {
+        let mut inner = self.lock();
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        for job in jobs {
+            if inner.jobs.contains_key(&job.id) || !seen.insert(job.id.as_str()) {
+                return Err(Error::DuplicateJob {
+                    job_id: job.id.clone(),
+                });
+            }
+        }
+        for job in jobs {
+            inner.put(job.clone());
+        }
+        Ok(())
+    }
+
+    async fn get(&self, job_id: &str) -> Result<Option<Job>> {
+        Ok(self.lock().jobs.get(job_id).cloned())
+    }
+
+    async fn update(&self, update: &JobUpdate) -> Result<()> {
+        self.lock().apply(update)
+    }
+
+    async fn update_many(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
+        let mut inner = self.lock();
+        Ok(updates.iter().map(|update| inner.apply(update)).collect())
+    }
+
+    async fn delete(&self, job_id: &str) -> Result<bool> {
+        let mut inner = self.lock();
+        let Some(job) = inner.jobs.remove(job_id) else {
+            return Ok(false);
+        };
+        inner.unindex(&job);
+        Ok(true)
+    }
+
+    async fn list(&self, filter: &JobFilter, page: Page) -> Result<JobPage> {
+        let inner = self.lock();
+        let mut matching: Vec<&Job> = inner.jobs.values().filter(|j| filter.matches(j)).collect();
+        matching.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+        let limit = page.limit as usize;
+        let jobs: Vec<Job> = matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|j| (*j).clone())
+            .collect();
+        let next_offset = (matching.len() > offset.saturating_add(limit))
+            .then(|| page.offset + u64::from(page.limit));
+        Ok(JobPage { jobs, next_offset })
+    }
+
+    async fn count_by_status(&self) -> Result<StatusCounts> {
+        Ok(self.lock().counts)
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
+        let mut inner = self.lock();
+        let mut claimed = Vec::new();
+        while claimed.len() < request.limit as usize {
+            let Some((name, key)) = inner.best_ready(&request.names, request.now) else {
+                break;
+            };
+            let Some(mut job) = inner.jobs.get(&key.2).cloned() else {
+                // An index entry without a record cannot happen (both change under the lock);
+                // drop it rather than loop.
+                if let Some(queue) = inner.ready.get_mut(&name) {
+                    queue.remove(&key);
+                }
+                continue;
+            };
+            let before = job.clone();
+            job.start(&request.worker_id, request.now, request.lease_until)?;
+            inner.unindex(&before);
+            inner.index(&job);
+            inner.jobs.insert(job.id.clone(), job.clone());
+            claimed.push(job);
+        }
+        Ok(claimed)
+    }
+
+    async fn register_worker(&self, record: &WorkerRecord) -> Result<()> {
+        self.lock()
+            .workers
+            .insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn heartbeat(
+        &self,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<HeartbeatOutcome> {
+        let mut inner = self.lock();
+        let Some(worker) = inner.workers.get_mut(worker_id) else {
+            return Err(Error::WorkerNotFound {
+                worker_id: worker_id.to_owned(),
+            });
+        };
+        let revived = worker.state == WorkerState::Offline;
+        worker.state = WorkerState::Online;
+        worker.last_heartbeat_at = now;
+        worker.offline_at = None;
+        worker.offline_reason = None;
+        let ids: Vec<String> = inner
+            .held
+            .get(worker_id)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let mut held = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(job) = inner.jobs.get_mut(&id) {
+                job.lease_expires_at = Some(lease_until);
+                held.push(HeldJob {
+                    job_id: id,
+                    status: job.status,
+                });
+            }
+        }
+        Ok(HeartbeatOutcome { held, revived })
+    }
+
+    async fn list_workers(&self) -> Result<Vec<WorkerRecord>> {
+        let mut workers: Vec<WorkerRecord> = self.lock().workers.values().cloned().collect();
+        workers.sort_by(|a, b| {
+            (
+                a.state == WorkerState::Offline,
+                Reverse(a.registered_at),
+                &a.id,
+            )
+                .cmp(&(
+                    b.state == WorkerState::Offline,
+                    Reverse(b.registered_at),
+                    &b.id,
+                ))
+        });
+        Ok(workers)
+    }
+
+    async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>> {
+        Ok(self.lock().workers.get(worker_id).cloned())
+    }
+
+    async fn mark_worker_offline(
+        &self,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+        heartbeat_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<Job>>> {
+        let mut inner = self.lock();
+        let Some(worker) = inner.workers.get_mut(worker_id) else {
+            return Ok(None);
+        };
+        if worker.state == WorkerState::Offline
+            || heartbeat_before.is_some_and(|cutoff| worker.last_heartbeat_at >= cutoff)
+        {
+            return Ok(None);
+        }
+        worker.state = WorkerState::Offline;
+        worker.offline_at = Some(now);
+        worker.offline_reason = Some(reason.to_owned());
+        let held = inner.held_jobs(worker_id);
+        let mut changed: Vec<Job> = held
+            .into_iter()
+            .filter_map(|job| inner.release(job, now))
+            .collect();
+        changed.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Some(changed))
+    }
+
+    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+        let mut inner = self.lock();
+        let expired: Vec<Job> = inner
+            .held
+            .values()
+            .flatten()
+            .filter_map(|id| inner.jobs.get(id))
+            .filter(|job| job.lease_expires_at.is_some_and(|lease| lease < now))
+            .cloned()
+            .collect();
+        let mut changed: Vec<Job> = expired
+            .into_iter()
+            .filter_map(|job| inner.release(job, now))
+            .collect();
+        changed.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(changed)
+    }
+
+    async fn scheduled_after(&self, after: DateTime<Utc>, limit: u32) -> Result<Vec<Job>> {
+        let inner = self.lock();
+        let mut jobs: Vec<&Job> = inner
+            .jobs
+            .values()
+            .filter(|job| {
+                job.status == JobStatus::Queued && job.queued_at.is_some_and(|t| t > after)
+            })
+            .collect();
+        jobs.sort_by_key(|job| (job.queued_at, job.id.clone()));
+        Ok(jobs.into_iter().take(limit as usize).cloned().collect())
+    }
+
+    async fn purge_finished(&self, finished_before: DateTime<Utc>) -> Result<u64> {
+        let mut inner = self.lock();
+        let old: Vec<Job> = inner
+            .jobs
+            .values()
+            .filter(|job| {
+                job.status.is_final() && job.finished_at.is_some_and(|t| t < finished_before)
+            })
+            .cloned()
+            .collect();
+        for job in &old {
+            inner.jobs.remove(&job.id);
+            inner.unindex(job);
+        }
+        Ok(old.len() as u64)
+    }
+}

@@ -1,0 +1,140 @@
+//! The [`JobStore`] trait and its implementations.
+//!
+//! A store keeps jobs and worker records and performs the few operations that must be atomic
+//! (claiming, lease renewal, re-queueing a lost worker's jobs). It knows nothing of events: the
+//! [`JobManager`](crate::JobManager) and the workers emit those after a store call succeeded.
+//! Every implementation passes the same test suite (`tests/it/store_suite.rs`).
+
+mod memory;
+mod types;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use memory::MemoryStore;
+pub use types::{
+    ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
+    WorkerRecord, WorkerState,
+};
+
+use crate::error::Result;
+use crate::job::Job;
+use crate::status::JobStatus;
+
+/// Where jobs and workers are kept. Async, object-safe (`Arc<dyn JobStore>`), `Send + Sync`.
+///
+/// Times are always passed in by the caller (from the engine's [`Clock`](crate::Clock)), so a
+/// store never reads the wall clock itself.
+#[async_trait]
+pub trait JobStore: Send + Sync + std::fmt::Debug {
+    /// Saves a new job.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateJob`](crate::Error::DuplicateJob) when the id is taken.
+    async fn insert(&self, job: &Job) -> Result<()>;
+
+    /// Saves many new jobs in one transaction: all or none.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateJob`](crate::Error::DuplicateJob) when an id is taken (none saved).
+    async fn insert_many(&self, jobs: &[Job]) -> Result<()>;
+
+    /// The job with this id, if any.
+    async fn get(&self, job_id: &str) -> Result<Option<Job>>;
+
+    /// Replaces the stored job by `update.job` if its stored status is still `update.expected`
+    /// (optimistic concurrency) and the move from `expected` to the new status is legal.
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`](crate::Error::JobNotFound),
+    /// [`Error::StatusConflict`](crate::Error::StatusConflict) (someone moved it first), or
+    /// [`Error::InvalidTransition`](crate::Error::InvalidTransition); nothing is written.
+    async fn update(&self, update: &JobUpdate) -> Result<()>;
+
+    /// Applies many updates in one transaction; each succeeds or fails on its own (the result
+    /// for each, in order). The outer error is for the transaction itself.
+    async fn update_many(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>>;
+
+    /// Deletes a job whatever its status; `false` when there was none.
+    async fn delete(&self, job_id: &str) -> Result<bool>;
+
+    /// Jobs matching `filter`, newest first (by id, which is time-ordered), one page.
+    async fn list(&self, filter: &JobFilter, page: Page) -> Result<JobPage>;
+
+    /// How many jobs are in each status, without scanning the jobs.
+    async fn count_by_status(&self) -> Result<StatusCounts>;
+
+    /// Atomically claims up to `request.limit` queued jobs whose name is in `request.names` and
+    /// whose `queued_at` is not after `request.now`: highest priority first, then the oldest
+    /// `queued_at`. Each claimed job is running, held by `request.worker_id` until
+    /// `request.lease_until`, with its attempt incremented. Two claimers never get the same job.
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>>;
+
+    /// Records a worker (new or re-registering); it is online from `record.registered_at`.
+    async fn register_worker(&self, record: &WorkerRecord) -> Result<()>;
+
+    /// A worker's heartbeat at `now`: records it, renews the leases of the jobs it holds until
+    /// `lease_until`, and returns those jobs with their statuses (a job missing from the list
+    /// was cancelled or re-queued behind the worker's back).
+    ///
+    /// # Errors
+    /// [`Error::WorkerNotFound`](crate::Error::WorkerNotFound) for an unknown worker.
+    async fn heartbeat(
+        &self,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<HeartbeatOutcome>;
+
+    /// Every known worker record (online first, then offline, newest first).
+    async fn list_workers(&self) -> Result<Vec<WorkerRecord>>;
+
+    /// The worker record with this id, if any.
+    async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>>;
+
+    /// Declares a worker offline if it is online and its last heartbeat is before
+    /// `heartbeat_before` (pass `None` to force, for a graceful shutdown), and releases exactly
+    /// the jobs it holds ([`Job::release_lost`]). Returns the changed jobs, or `None` when the
+    /// worker was not declared offline (unknown, already offline, or it heartbeated since):
+    /// of two reapers racing, one wins.
+    async fn mark_worker_offline(
+        &self,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+        heartbeat_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<Job>>>;
+
+    /// Releases ([`Job::release_lost`]) every held job whose lease expired before `now`, and
+    /// returns the changed jobs.
+    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>>;
+
+    /// Queued jobs not claimable before a time after `after` (scheduled jobs and retries
+    /// waiting for their delay), the earliest first, at most `limit`.
+    async fn scheduled_after(&self, after: DateTime<Utc>, limit: u32) -> Result<Vec<Job>>;
+
+    /// Deletes final jobs that finished before `finished_before`; returns how many.
+    async fn purge_finished(&self, finished_before: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Checks an update against the state machine (shared by the implementations).
+pub(crate) fn check_update(update: &JobUpdate, stored: JobStatus) -> Result<()> {
+    let job = &update.job;
+    if stored != update.expected {
+        return Err(crate::Error::StatusConflict {
+            job_id: job.id.clone(),
+            expected: update.expected,
+            actual: stored,
+        });
+    }
+    let same = update.expected == job.status;
+    let progress_like = same && matches!(job.status, JobStatus::Running | JobStatus::Paused);
+    if !(progress_like || update.expected.can_transition_to(job.status)) {
+        return Err(crate::Error::InvalidTransition {
+            job_id: job.id.clone(),
+            from: update.expected,
+            to: job.status,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Integration tests of oa-jobs: one binary, one module per behaviour.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]

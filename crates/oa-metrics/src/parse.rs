@@ -1,0 +1,203 @@
+//! Reading event data: the one place where the data keys of [`oa_events::keys`] are parsed.
+//!
+//! Every reader returns [`Malformed`] when a key the collectors need is missing or has the
+//! wrong type; optional keys may be absent (or `null`) but not mistyped.
+
+use chrono::{DateTime, Utc};
+use oa_events::{Event, keys};
+use serde_json::Value;
+
+use crate::snapshot::JobErrorInfo;
+use crate::types::Priority;
+
+/// The marker of an event the collectors cannot use; it is counted, never raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed;
+
+/// The result of a reader.
+pub(crate) type Parsed<T> = Result<T, Malformed>;
+
+/// How many tags one job may carry; more makes the event malformed (it bounds the work and
+/// memory per event).
+pub(crate) const MAX_TAGS_PER_JOB: usize = 64;
+
+/// A present, non-null key.
+fn present<'a>(event: &'a Event, key: &str) -> Option<&'a Value> {
+    event.data.get(key).filter(|value| !value.is_null())
+}
+
+/// A required string.
+pub(crate) fn required_str<'a>(event: &'a Event, key: &str) -> Parsed<&'a str> {
+    event.data.get(key).and_then(Value::as_str).ok_or(Malformed)
+}
+
+/// An optional string: absent or `null` is `None`, another type is malformed.
+pub(crate) fn optional_str<'a>(event: &'a Event, key: &str) -> Parsed<Option<&'a str>> {
+    match present(event, key) {
+        None => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(Malformed),
+    }
+}
+
+/// An optional non-negative integer that fits `T`.
+pub(crate) fn optional_uint<T: TryFrom<u64>>(event: &Event, key: &str) -> Parsed<Option<T>> {
+    match present(event, key) {
+        None => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .and_then(|number| T::try_from(number).ok())
+            .map(Some)
+            .ok_or(Malformed),
+    }
+}
+
+/// The required `priority`.
+pub(crate) fn priority(event: &Event) -> Parsed<Priority> {
+    Priority::from_wire_name(required_str(event, keys::PRIORITY)?).ok_or(Malformed)
+}
+
+/// The optional `tags`: absent or `null` is no tag; otherwise an array of at most
+/// [`MAX_TAGS_PER_JOB`] strings.
+pub(crate) fn tags(event: &Event) -> Parsed<&[Value]> {
+    match present(event, keys::TAGS) {
+        None => Ok(&[]),
+        Some(Value::Array(tags))
+            if tags.len() <= MAX_TAGS_PER_JOB && tags.iter().all(Value::is_string) =>
+        {
+            Ok(tags)
+        }
+        Some(_) => Err(Malformed),
+    }
+}
+
+/// The optional `attempt`: 1-based.
+pub(crate) fn attempt(event: &Event) -> Parsed<Option<u32>> {
+    match optional_uint::<u32>(event, keys::ATTEMPT)? {
+        Some(0) => Err(Malformed),
+        attempt => Ok(attempt),
+    }
+}
+
+/// The required `progress`, between 0.0 and 1.0.
+pub(crate) fn progress(event: &Event) -> Parsed<f64> {
+    event
+        .data
+        .get(keys::PROGRESS)
+        .and_then(Value::as_f64)
+        .filter(|progress| (0.0..=1.0).contains(progress))
+        .ok_or(Malformed)
+}
+
+/// An optional RFC 3339 time, as microseconds since the epoch.
+pub(crate) fn optional_time_micros(event: &Event, key: &str) -> Parsed<Option<i64>> {
+    match optional_str(event, key)? {
+        None => Ok(None),
+        Some(text) => parse_time(text)
+            .map(|time| Some(time.timestamp_micros()))
+            .ok_or(Malformed),
+    }
+}
+
+/// Parses an RFC 3339 time.
+pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
+/// The optional `error`: `{kind, message}`; a bare string is read as the message of an error
+/// of kind `error`. Anything else is ignored (the error is informative only).
+pub(crate) fn error(event: &Event) -> Option<JobErrorInfo> {
+    match present(event, keys::ERROR)? {
+        Value::Object(error) => {
+            let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or_default();
+            Some(JobErrorInfo {
+                kind: text("kind").to_owned(),
+                message: text("message").to_owned(),
+            })
+        }
+        Value::String(message) => Some(JobErrorInfo {
+            kind: "error".to_owned(),
+            message: message.clone(),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oa_events::EventType;
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(data: Value) -> Event {
+        let Value::Object(map) = data else {
+            unreachable!("tests pass objects")
+        };
+        Event::new(EventType::JobStarted).with_data_map(map)
+    }
+
+    #[test]
+    fn required_and_optional_keys() {
+        let e = event(json!({"name": "a", "priority": "high", "n": null, "x": 3}));
+        assert_eq!(required_str(&e, "name"), Ok("a"));
+        assert_eq!(required_str(&e, "missing"), Err(Malformed));
+        assert_eq!(required_str(&e, "x"), Err(Malformed));
+        assert_eq!(optional_str(&e, "n"), Ok(None));
+        assert_eq!(optional_str(&e, "missing"), Ok(None));
+        assert_eq!(optional_str(&e, "x"), Err(Malformed));
+        assert_eq!(optional_uint::<u32>(&e, "x"), Ok(Some(3)));
+        assert_eq!(optional_uint::<u8>(&e, "name"), Err(Malformed));
+        assert_eq!(priority(&e), Ok(Priority::High));
+        assert_eq!(
+            priority(&event(json!({"priority": "urgent"}))),
+            Err(Malformed)
+        );
+        assert_eq!(priority(&event(json!({}))), Err(Malformed));
+    }
+
+    #[test]
+    fn tags_attempt_progress() {
+        assert_eq!(tags(&event(json!({}))), Ok(&[][..]));
+        assert_eq!(
+            tags(&event(json!({"tags": ["a", "b"]}))).map(<[Value]>::len),
+            Ok(2)
+        );
+        assert_eq!(tags(&event(json!({"tags": ["a", 1]}))), Err(Malformed));
+        assert_eq!(tags(&event(json!({"tags": "a"}))), Err(Malformed));
+        let many: Vec<String> = (0..=MAX_TAGS_PER_JOB).map(|i| i.to_string()).collect();
+        assert_eq!(tags(&event(json!({ "tags": many }))), Err(Malformed));
+        assert_eq!(attempt(&event(json!({"attempt": 2}))), Ok(Some(2)));
+        assert_eq!(attempt(&event(json!({"attempt": 0}))), Err(Malformed));
+        assert_eq!(attempt(&event(json!({"attempt": -1}))), Err(Malformed));
+        assert_eq!(attempt(&event(json!({}))), Ok(None));
+        assert_eq!(progress(&event(json!({"progress": 0.5}))), Ok(0.5));
+        assert_eq!(progress(&event(json!({"progress": 1}))), Ok(1.0));
+        assert_eq!(progress(&event(json!({"progress": 75}))), Err(Malformed));
+        assert_eq!(progress(&event(json!({"progress": "0.5"}))), Err(Malformed));
+    }
+
+    #[test]
+    fn times_and_errors() {
+        let e = event(json!({"t": "2026-01-01T00:00:01.5Z", "bad": "yesterday", "n": null}));
+        assert_eq!(
+            optional_time_micros(&e, "t"),
+            Ok(Some(1_767_225_601_500_000))
+        );
+        assert_eq!(optional_time_micros(&e, "bad"), Err(Malformed));
+        assert_eq!(optional_time_micros(&e, "n"), Ok(None));
+        let failed = event(json!({"error": {"kind": "timeout", "message": "slow"}}));
+        assert_eq!(
+            error(&failed),
+            Some(JobErrorInfo {
+                kind: "timeout".into(),
+                message: "slow".into()
+            })
+        );
+        let bare = event(json!({"error": "boom"}));
+        assert_eq!(error(&bare).map(|e| e.kind), Some("error".into()));
+        assert_eq!(error(&event(json!({"error": 3}))), None);
+    }
+}

@@ -1,0 +1,360 @@
+//! [`WorkerState`]: the tracked workers, and how each event changes them.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use oa_events::{Event, EventType, keys};
+use serde_json::Value;
+
+use crate::config::MetricsConfig;
+use crate::histogram::micros_to_seconds;
+use crate::parse::{self, Malformed, Parsed};
+use crate::snapshot::{WorkerStatus, WorkersSnapshot};
+use crate::types::WorkerState as Liveness;
+
+/// The reason reported for a worker the collector declared offline itself.
+const HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
+
+/// One worker.
+#[derive(Debug)]
+struct Worker {
+    host: Option<Box<str>>,
+    pid: Option<u32>,
+    tags: Box<[Box<str>]>,
+    max_concurrent_jobs: Option<u32>,
+    heartbeat_interval_ms: u64,
+    running_jobs: u64,
+    jobs_claimed: u64,
+    jobs_completed: u64,
+    jobs_failed: u64,
+    registered_at: Option<i64>,
+    first_seen: i64,
+    last_heartbeat_at: i64,
+    offline_at: Option<i64>,
+    offline_reason: Option<Box<str>>,
+}
+
+impl Worker {
+    fn unregistered(at: i64, heartbeat_interval_ms: u64) -> Self {
+        Worker {
+            host: None,
+            pid: None,
+            tags: Box::new([]),
+            max_concurrent_jobs: None,
+            heartbeat_interval_ms,
+            running_jobs: 0,
+            jobs_claimed: 0,
+            jobs_completed: 0,
+            jobs_failed: 0,
+            registered_at: None,
+            first_seen: at,
+            last_heartbeat_at: at,
+            offline_at: None,
+            offline_reason: None,
+        }
+    }
+
+    /// The liveness at `now`, with the time and reason of a timeout.
+    fn liveness(&self, now: i64, offline_after: u32) -> (Liveness, Option<i64>, Option<&str>) {
+        if let Some(offline_at) = self.offline_at {
+            return (
+                Liveness::Offline,
+                Some(offline_at),
+                self.offline_reason.as_deref(),
+            );
+        }
+        let window = i64::try_from(self.heartbeat_interval_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        let silent = now.saturating_sub(self.last_heartbeat_at);
+        let timeout = window.saturating_mul(i64::from(offline_after));
+        if silent > timeout {
+            let at = self.last_heartbeat_at.saturating_add(timeout);
+            (Liveness::Offline, Some(at), Some(HEARTBEAT_TIMEOUT))
+        } else if silent > window {
+            (Liveness::Stale, None, None)
+        } else {
+            (Liveness::Online, None, None)
+        }
+    }
+}
+
+fn time(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+fn seconds_between(from: i64, to: i64) -> f64 {
+    micros_to_seconds(u64::try_from(to.saturating_sub(from)).unwrap_or(0))
+}
+
+/// The counts of entries the worker collector holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerEntryCounts {
+    /// Workers tracked, offline ones included (at most `max_workers`).
+    pub workers: usize,
+    /// Workers remembered after their `worker.offline` (at most `max_offline_workers`).
+    pub offline_workers: usize,
+}
+
+/// The worker collector's state, behind one mutex.
+#[derive(Debug)]
+pub(crate) struct WorkerTable {
+    workers: HashMap<Box<str>, Worker>,
+    /// Workers that sent `worker.offline`, oldest first, with the time they did.
+    offline: VecDeque<(Box<str>, i64)>,
+    pub(crate) malformed: u64,
+    max_workers: usize,
+    max_offline: usize,
+    default_interval_ms: u64,
+    offline_after: u32,
+}
+
+impl WorkerTable {
+    pub(crate) fn new(config: &MetricsConfig) -> Self {
+        WorkerTable {
+            workers: HashMap::new(),
+            offline: VecDeque::new(),
+            malformed: 0,
+            max_workers: config.max_workers,
+            max_offline: config.max_offline_workers,
+            default_interval_ms: u64::try_from(config.default_heartbeat_interval.as_millis())
+                .unwrap_or(u64::MAX),
+            offline_after: config.offline_after_missed_heartbeats,
+        }
+    }
+
+    pub(crate) fn record(&mut self, event: &Event) {
+        let outcome = match event.event_type {
+            EventType::WorkerRegistered => self.on_registered(event),
+            EventType::WorkerHeartbeat => self.on_heartbeat(event),
+            EventType::WorkerClaimedJob => self.on_claimed(event),
+            EventType::WorkerOffline => self.on_offline(event),
+            EventType::JobCompleted
+            | EventType::JobFailed
+            | EventType::JobCancelled
+            | EventType::JobRetrying => {
+                self.on_job_ended(event);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if outcome.is_err() {
+            self.malformed += 1;
+        }
+    }
+
+    fn worker_id(event: &Event) -> Parsed<&str> {
+        event.worker_id.as_deref().ok_or(Malformed)
+    }
+
+    /// The worker `id`, tracked from now on if it is new and there is room.
+    fn worker_mut(&mut self, id: &str, at: i64) -> Parsed<&mut Worker> {
+        if !self.workers.contains_key(id) {
+            if self.workers.len() >= self.max_workers {
+                self.forget_oldest_offline();
+            }
+            if self.workers.len() >= self.max_workers {
+                return Err(Malformed);
+            }
+            let worker = Worker::unregistered(at, self.default_interval_ms);
+            self.workers.insert(id.into(), worker);
+        }
+        self.workers.get_mut(id).ok_or(Malformed)
+    }
+
+    fn on_registered(&mut self, event: &Event) -> Parsed<()> {
+        let id = Self::worker_id(event)?;
+        let host = parse::optional_str(event, keys::HOST)?;
+        let pid = parse::optional_uint::<u32>(event, keys::PID)?;
+        let tags = parse::tags(event)?;
+        let max_jobs = parse::optional_uint::<u32>(event, keys::MAX_CONCURRENT_JOBS)?;
+        let interval = parse::optional_uint::<u64>(event, keys::HEARTBEAT_INTERVAL_MS)?;
+        if interval == Some(0) {
+            return Err(Malformed);
+        }
+        let default_interval = self.default_interval_ms;
+        let at = event.timestamp.timestamp_micros();
+        let worker = self.worker_mut(id, at)?;
+        worker.host = host.map(Into::into);
+        worker.pid = pid;
+        worker.tags = tags
+            .iter()
+            .filter_map(Value::as_str)
+            .map(Into::into)
+            .collect();
+        worker.max_concurrent_jobs = max_jobs;
+        worker.heartbeat_interval_ms = interval.unwrap_or(default_interval);
+        worker.running_jobs = 0;
+        worker.registered_at = Some(at);
+        worker.last_heartbeat_at = at;
+        worker.offline_at = None;
+        worker.offline_reason = None;
+        Ok(())
+    }
+
+    fn on_heartbeat(&mut self, event: &Event) -> Parsed<()> {
+        let id = Self::worker_id(event)?;
+        let running = parse::optional_uint::<u64>(event, keys::RUNNING_JOBS)?;
+        let at = event.timestamp.timestamp_micros();
+        let worker = self.worker_mut(id, at)?;
+        if worker.offline_at.is_some_and(|offline_at| at <= offline_at) {
+            // A heartbeat sent before the worker went offline, delivered late.
+            return Ok(());
+        }
+        worker.offline_at = None;
+        worker.offline_reason = None;
+        if at >= worker.last_heartbeat_at {
+            worker.last_heartbeat_at = at;
+            if let Some(running) = running {
+                worker.running_jobs = running;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_claimed(&mut self, event: &Event) -> Parsed<()> {
+        let id = Self::worker_id(event)?;
+        let worker = self.worker_mut(id, event.timestamp.timestamp_micros())?;
+        worker.jobs_claimed += 1;
+        worker.running_jobs += 1;
+        Ok(())
+    }
+
+    fn on_offline(&mut self, event: &Event) -> Parsed<()> {
+        let id = Self::worker_id(event)?;
+        let reason = parse::optional_str(event, keys::REASON)?;
+        let at = event.timestamp.timestamp_micros();
+        let worker = self.worker_mut(id, at)?;
+        worker.offline_at = Some(at);
+        worker.offline_reason = reason.map(Into::into);
+        worker.running_jobs = 0;
+        self.offline.push_back((id.into(), at));
+        while self.offline.len() > self.max_offline {
+            self.forget_oldest_offline();
+        }
+        Ok(())
+    }
+
+    /// Forgets the worker that went offline first, if it is still offline since then.
+    fn forget_oldest_offline(&mut self) {
+        if let Some((id, at)) = self.offline.pop_front() {
+            let still_offline = self
+                .workers
+                .get(&id)
+                .is_some_and(|worker| worker.offline_at == Some(at));
+            if still_offline {
+                self.workers.remove(&id);
+            }
+        }
+    }
+
+    /// A job event of a worker's job: its attempt ended on that worker.
+    fn on_job_ended(&mut self, event: &Event) {
+        let Some(worker) = event
+            .worker_id
+            .as_deref()
+            .and_then(|id| self.workers.get_mut(id))
+        else {
+            return;
+        };
+        worker.running_jobs = worker.running_jobs.saturating_sub(1);
+        match event.event_type {
+            EventType::JobCompleted => worker.jobs_completed += 1,
+            EventType::JobFailed => worker.jobs_failed += 1,
+            _ => {}
+        }
+    }
+
+    fn status(&self, id: &str, worker: &Worker, now: i64) -> WorkerStatus {
+        let (status, offline_at, reason) = worker.liveness(now, self.offline_after);
+        let since = worker.registered_at.unwrap_or(worker.first_seen);
+        WorkerStatus {
+            worker_id: id.to_owned(),
+            status,
+            host: worker.host.as_deref().map(str::to_owned),
+            pid: worker.pid,
+            tags: worker.tags.iter().map(|tag| tag.to_string()).collect(),
+            max_concurrent_jobs: worker.max_concurrent_jobs,
+            heartbeat_interval_ms: worker.heartbeat_interval_ms,
+            running_jobs: if status == Liveness::Offline {
+                0
+            } else {
+                worker.running_jobs
+            },
+            jobs_claimed: worker.jobs_claimed,
+            jobs_completed: worker.jobs_completed,
+            jobs_failed: worker.jobs_failed,
+            registered_at: worker.registered_at.map(time),
+            offline_at: offline_at.map(time),
+            offline_reason: reason.map(str::to_owned),
+            uptime: seconds_between(since, offline_at.unwrap_or(now)),
+            last_heartbeat: seconds_between(worker.last_heartbeat_at, now),
+            last_heartbeat_at: time(worker.last_heartbeat_at),
+        }
+    }
+
+    pub(crate) fn snapshot(&self, now: DateTime<Utc>) -> WorkersSnapshot {
+        let now = now.timestamp_micros();
+        let workers: std::collections::BTreeMap<String, WorkerStatus> = self
+            .workers
+            .iter()
+            .map(|(id, worker)| (id.to_string(), self.status(id, worker, now)))
+            .collect();
+        let active_count = workers
+            .values()
+            .filter(|worker| worker.status != Liveness::Offline)
+            .count() as u64;
+        WorkersSnapshot {
+            active_count,
+            workers,
+        }
+    }
+
+    pub(crate) fn worker(&self, id: &str, now: DateTime<Utc>) -> Option<WorkerStatus> {
+        let worker = self.workers.get(id)?;
+        Some(self.status(id, worker, now.timestamp_micros()))
+    }
+
+    /// The number of workers in each state: online, stale, offline.
+    pub(crate) fn counts_by_state(&self, now: DateTime<Utc>) -> [u64; 3] {
+        let now = now.timestamp_micros();
+        let mut counts = [0; 3];
+        for worker in self.workers.values() {
+            let index = match worker.liveness(now, self.offline_after).0 {
+                Liveness::Online => 0,
+                Liveness::Stale => 1,
+                Liveness::Offline => 2,
+            };
+            counts[index] += 1;
+        }
+        counts
+    }
+
+    pub(crate) fn entry_counts(&self) -> WorkerEntryCounts {
+        WorkerEntryCounts {
+            workers: self.workers.len(),
+            offline_workers: self.offline.len(),
+        }
+    }
+
+    /// Zeroes the job counts of every worker and forgets the workers that sent
+    /// `worker.offline`; the others stay known (they are still alive).
+    pub(crate) fn reset(&mut self) {
+        for (id, _) in self.offline.drain(..) {
+            if self
+                .workers
+                .get(&id)
+                .is_some_and(|worker| worker.offline_at.is_some())
+            {
+                self.workers.remove(&id);
+            }
+        }
+        for worker in self.workers.values_mut() {
+            worker.jobs_claimed = 0;
+            worker.jobs_completed = 0;
+            worker.jobs_failed = 0;
+        }
+        self.malformed = 0;
+    }
+}

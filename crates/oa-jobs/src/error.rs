@@ -43,6 +43,15 @@ pub enum Error {
         actual: JobStatus,
     },
 
+    /// A worker holds the job, so it cannot be deleted (cancel it first).
+    #[error("job `{job_id}` is held by worker `{worker_id}`; cancel it first")]
+    JobHeld {
+        /// The job.
+        job_id: String,
+        /// The worker holding it.
+        worker_id: String,
+    },
+
     /// No worker has this id in the store.
     #[error("worker `{worker_id}` not found")]
     WorkerNotFound {
@@ -94,6 +103,12 @@ pub enum Error {
         source: sqlx::migrate::MigrateError,
     },
 
+    /// The manager or a worker was built outside a Tokio runtime.
+    #[error(
+        "the job engine needs a Tokio runtime: build it from async code or inside `Runtime::enter`"
+    )]
+    NoRuntime,
+
     /// The engine is shutting down and takes no new work.
     #[error("the engine is shutting down")]
     ShuttingDown,
@@ -108,16 +123,19 @@ impl Error {
             Self::DuplicateJob { .. } => "duplicate_job",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::StatusConflict { .. } => "status_conflict",
+            Self::JobHeld { .. } => "job_held",
             Self::WorkerNotFound { .. } => "worker_not_found",
             Self::InvalidArgument { .. } => "invalid_argument",
             Self::DuplicateHandler { .. } => "duplicate_handler",
             Self::CorruptRecord { .. } => "corrupt_record",
             Self::Database { .. } => "database_error",
             Self::Migration { .. } => "migration_error",
+            Self::NoRuntime => "no_runtime",
             Self::ShuttingDown => "shutting_down",
         }
     }
 
+    #[allow(dead_code, reason = "used by the SQL stores only")]
     pub(crate) fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::Database { operation, source }
     }

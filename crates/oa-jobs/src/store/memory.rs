@@ -69,17 +69,17 @@ impl Inner {
     /// Removes `job_id` from the indexes before its record changes.
     fn unindex(&mut self, job: &Job) {
         self.counts.add(job.status, -1);
-        if let Some(key) = ready_key(job) {
-            if let Some(queue) = self.ready.get_mut(&job.name) {
-                queue.remove(&key);
-            }
+        if let Some(key) = ready_key(job)
+            && let Some(queue) = self.ready.get_mut(&job.name)
+        {
+            queue.remove(&key);
         }
-        if let Some(worker_id) = &job.worker_id {
-            if let Some(held) = self.held.get_mut(worker_id) {
-                held.remove(&job.id);
-                if held.is_empty() {
-                    self.held.remove(worker_id);
-                }
+        if let Some(worker_id) = &job.worker_id
+            && let Some(held) = self.held.get_mut(worker_id)
+        {
+            held.remove(&job.id);
+            if held.is_empty() {
+                self.held.remove(worker_id);
             }
         }
     }

@@ -5,3 +5,6 @@
     clippy::expect_used,
     reason = "tests fail loudly on purpose"
 )]
+
+mod job_lifecycles_emit_the_table;
+mod support;

@@ -101,9 +101,51 @@ pub(crate) fn optional_time_micros(event: &Event, key: &str) -> Parsed<Option<i6
 
 /// Parses an RFC 3339 time.
 pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|time| time.with_timezone(&Utc))
+    parse_utc_fast(text).or_else(|| {
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|time| time.with_timezone(&Utc))
+    })
+}
+
+/// The fast path of [`parse_time`] for the UTC forms the engine writes
+/// (`2026-01-01T12:00:00Z`, with an optional fraction, or `+00:00`); `None` sends anything
+/// else to chrono's full parser.
+fn parse_utc_fast(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.as_bytes();
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        bytes.get(range)?.iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if !separators.iter().all(|&(at, c)| bytes.get(at) == Some(&c)) {
+        return None;
+    }
+    let year = i32::try_from(number(0..4)?).ok()?;
+    let (month, day) = (number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let mut at = 19;
+    let mut micros = 0;
+    if bytes.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        let digits = at - start;
+        if digits == 0 {
+            return None;
+        }
+        let kept = digits.min(6);
+        micros = number(start..start + kept)? * 10u32.pow(u32::try_from(6 - kept).ok()?);
+    }
+    if !matches!(&text[at..], "Z" | "+00:00") {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day)?;
+    let time = chrono::NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// The optional `error`: `{kind, message}`; a bare string is read as the message of an error
@@ -177,6 +219,45 @@ mod tests {
         assert_eq!(progress(&event(json!({"progress": 1}))), Ok(1.0));
         assert_eq!(progress(&event(json!({"progress": 75}))), Err(Malformed));
         assert_eq!(progress(&event(json!({"progress": "0.5"}))), Err(Malformed));
+    }
+
+    #[test]
+    fn the_fast_time_parser_agrees_with_chrono() {
+        for text in [
+            "2026-01-01T00:00:00Z",
+            "2026-11-28T12:34:56.5Z",
+            "2026-11-28T12:34:56.123456Z",
+            "2026-11-28T12:34:56.123456789Z",
+            "2026-11-28T12:34:56+00:00",
+            "2026-11-28T12:34:56.25+01:00",
+            "2026-11-28t12:34:56z",
+            "1999-12-31T23:59:60Z",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.with_timezone(&Utc).timestamp_micros());
+            assert_eq!(
+                parse_time(text).map(|t| t.timestamp_micros()),
+                chrono,
+                "{text}"
+            );
+            assert!(chrono.is_some(), "{text}");
+        }
+        for bad in [
+            "",
+            "2026-01-01",
+            "2026-02-30T00:00:00Z",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00",
+            "x026-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_utc_fast("2026-11-28T12:34:56.25+01:00"),
+            None,
+            "other offsets go to chrono"
+        );
     }
 
     #[test]

@@ -33,8 +33,8 @@ pub(crate) struct InFlight {
     pub(crate) name: Box<str>,
     pub(crate) priority: Priority,
     pub(crate) tags: Box<[TagRef]>,
-    /// The `created_at` data key as given; parsed when read.
-    pub(crate) created_at: Option<Box<str>>,
+    /// The `created_at` data key, in microseconds.
+    pub(crate) created_at: Option<i64>,
     pub(crate) phase: Phase,
     /// Whether the job was counted in `total_jobs`.
     pub(crate) started_once: bool,
@@ -65,7 +65,7 @@ pub(crate) struct FinishedJob {
     pub(crate) priority: Priority,
     pub(crate) attempts: u32,
     pub(crate) worker_id: Option<Box<str>>,
-    pub(crate) created_at: Option<Box<str>>,
+    pub(crate) created_at: Option<i64>,
     pub(crate) started_at: Option<i64>,
     pub(crate) finished_at: i64,
     pub(crate) error: Option<JobErrorInfo>,

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::histogram::{BUCKET_BOUNDS_MICROS, TimeHistogram, micros_to_seconds};
-use crate::parse::parse_time;
 use crate::snapshot::{JobGroupMetrics, JobSummary, RecentJob, RunningJob, Throughput};
 use crate::types::{Priority, RunState};
 
@@ -214,7 +213,7 @@ fn recent_job(job: &FinishedJob) -> RecentJob {
         priority: job.priority,
         attempts: job.attempts,
         worker_id: job.worker_id.as_deref().map(str::to_owned),
-        created_at: job.created_at.as_deref().and_then(parse_time),
+        created_at: job.created_at.map(time),
         started_at: job.started_at.map(time),
         finished_at: time(job.finished_at),
         error: job.error.clone(),

@@ -1,7 +1,10 @@
 //! [`JobState`]: everything the job collector knows, and how each job event changes it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
+
+use hashbrown::HashMap;
+use hashbrown::hash_map::EntryRef;
 
 use oa_events::{Event, EventType, keys};
 
@@ -49,6 +52,8 @@ pub(crate) struct JobState {
     pub(crate) recent: VecDeque<FinishedJob>,
     pub(crate) malformed: u64,
     pub(crate) evicted: u64,
+    /// Whether the last start's wait was not negative.
+    last_wait_ok: bool,
     /// The newest event timestamp seen, in microseconds: the eviction horizon's "now".
     newest_micros: i64,
     inserts_since_sweep: usize,
@@ -70,6 +75,53 @@ fn for_each_group(
     for_each_distinct_slot(tags, |slot| f(table.stats_mut(slot)));
 }
 
+/// The record of `job_id`, created from the event's data if the job is new; and whether it
+/// was.
+fn tracked<'a>(
+    in_flight: &'a mut HashMap<Box<str>, InFlight>,
+    tags: &mut TagTable,
+    job_id: &str,
+    event: &Event,
+    at: i64,
+) -> Parsed<(&'a mut InFlight, bool)> {
+    match in_flight.entry_ref(job_id) {
+        EntryRef::Occupied(entry) => Ok((entry.into_mut(), false)),
+        EntryRef::Vacant(vacant) => Ok((vacant.insert(new_entry(tags, event, at)?), true)),
+    }
+}
+
+/// A new record from a job event's data: `name` and `priority` are required, `tags` and
+/// `created_at` optional.
+fn new_entry(tags: &mut TagTable, event: &Event, at: i64) -> Parsed<InFlight> {
+    let name = parse::required_str(event, keys::NAME)?;
+    let priority = parse::priority(event)?;
+    let job_tags = parse::tags(event)?;
+    let created_at = parse::optional_time_micros(event, keys::CREATED_AT)?;
+    Ok(InFlight {
+        name: name.into(),
+        priority,
+        tags: resolve_tags(tags, job_tags),
+        created_at,
+        phase: Phase::Queued,
+        started_once: false,
+        attempt: 0,
+        queued_at: None,
+        attempt_started_at: None,
+        last_wait: None,
+        worker_id: None,
+        progress: 0.0,
+        progress_at: None,
+        last_seen: at,
+    })
+}
+
+fn resolve_tags(table: &mut TagTable, tags: &[serde_json::Value]) -> Box<[TagRef]> {
+    tags.iter()
+        .filter_map(serde_json::Value::as_str)
+        .map(|tag| table.resolve(tag))
+        .collect()
+}
+
 /// Microseconds from `from` to `to`, `None` when time runs backwards.
 fn elapsed(from: i64, to: i64) -> Option<u64> {
     u64::try_from(to.checked_sub(from)?).ok()
@@ -88,6 +140,7 @@ impl JobState {
             recent: VecDeque::with_capacity(limits.recent_capacity.min(4096)),
             malformed: 0,
             evicted: 0,
+            last_wait_ok: true,
             newest_micros: i64::MIN,
             inserts_since_sweep: 0,
             limits,
@@ -120,83 +173,75 @@ impl JobState {
         }
     }
 
-    /// A new record from a job event's data: `name` and `priority` are required, `tags`,
-    /// `attempt` and `created_at` optional.
-    fn new_entry(&mut self, event: &Event, at: i64) -> Parsed<InFlight> {
-        let name = parse::required_str(event, keys::NAME)?;
-        let priority = parse::priority(event)?;
-        let tags = parse::tags(event)?;
-        let created_at = parse::optional_str(event, keys::CREATED_AT)?;
-        Ok(InFlight {
-            name: name.into(),
-            priority,
-            tags: self.resolve_tags(tags),
-            created_at: created_at.map(Into::into),
-            phase: Phase::Queued,
-            started_once: false,
-            attempt: 0,
-            queued_at: None,
-            attempt_started_at: None,
-            last_wait: None,
-            worker_id: None,
-            progress: 0.0,
-            progress_at: None,
-            last_seen: at,
-        })
-    }
-
     fn resolve_tags(&mut self, tags: &[serde_json::Value]) -> Box<[TagRef]> {
-        tags.iter()
-            .filter_map(serde_json::Value::as_str)
-            .map(|tag| self.tags.resolve(tag))
-            .collect()
+        resolve_tags(&mut self.tags, tags)
     }
 
-    /// Tracks a new job, evicting first if the table is full.
-    fn insert(&mut self, job_id: &str, entry: InFlight) {
-        if self.in_flight.len() >= self.limits.max_in_flight {
+    /// Makes room for `job_id` if it is new and the table is full.
+    fn make_room_for(&mut self, job_id: &str) {
+        if self.in_flight.len() >= self.limits.max_in_flight && !self.in_flight.contains_key(job_id)
+        {
             self.evict_over_capacity();
         }
-        self.in_flight.insert(job_id.into(), entry);
+    }
+
+    /// Counts an insertion, and sweeps the horizon every `sweep_every` insertions.
+    fn inserted(&mut self) {
         self.inserts_since_sweep += 1;
         if self.inserts_since_sweep >= self.limits.sweep_every {
             self.sweep_horizon();
         }
     }
 
-    fn ensure_tracked(&mut self, job_id: &str, event: &Event, at: i64) -> Parsed<()> {
-        if !self.in_flight.contains_key(job_id) {
-            let entry = self.new_entry(event, at)?;
-            self.insert(job_id, entry);
-        }
-        Ok(())
-    }
-
     fn on_queued(&mut self, job_id: &str, event: &Event, at: i64) -> Parsed<()> {
-        self.ensure_tracked(job_id, event, at)?;
-        let entry = self.in_flight.get_mut(job_id).ok_or(Malformed)?;
-        if entry.phase.is_running() {
+        self.make_room_for(job_id);
+        let (entry, inserted) = tracked(&mut self.in_flight, &mut self.tags, job_id, event, at)?;
+        let outcome = if entry.phase.is_running() {
             // The engine ends an attempt (`job.retrying`) before it queues the job again.
-            return Err(Malformed);
+            Err(Malformed)
+        } else {
+            entry.phase = Phase::Queued;
+            entry.queued_at = Some(at);
+            entry.last_seen = at;
+            Ok(())
+        };
+        if inserted {
+            self.inserted();
         }
-        entry.phase = Phase::Queued;
-        entry.queued_at = Some(at);
-        entry.last_seen = at;
-        Ok(())
+        outcome
     }
 
     fn on_started(&mut self, job_id: &str, event: &Event, at: i64) -> Parsed<()> {
-        self.ensure_tracked(job_id, event, at)?;
         let attempt = parse::attempt(event)?;
+        self.make_room_for(job_id);
+        let outcome = self.start(job_id, event, at, attempt);
+        if let Ok(true) = outcome {
+            self.inserted();
+        }
+        outcome.and_then(|_| {
+            // A queue time after the start is a clock problem of the emitter: counted.
+            self.last_wait_ok.then_some(()).ok_or(Malformed)
+        })
+    }
+
+    /// Applies a start; returns whether the job was new.
+    fn start(
+        &mut self,
+        job_id: &str,
+        event: &Event,
+        at: i64,
+        attempt: Option<u32>,
+    ) -> Parsed<bool> {
         let progress = parse::progress(event).unwrap_or(0.0);
         let JobState {
             in_flight,
             all,
             priorities,
             tags,
+            last_wait_ok,
             ..
         } = self;
-        let entry = in_flight.get_mut(job_id).ok_or(Malformed)?;
+        let (entry, inserted) = tracked(in_flight, tags, job_id, event, at)?;
         if entry.phase.is_running() {
             return Err(Malformed);
         }
@@ -211,7 +256,9 @@ impl JobState {
         entry.attempt = attempt.unwrap_or(entry.attempt.saturating_add(1));
         entry.attempt_started_at = Some(at);
         entry.last_wait = wait.flatten();
-        entry.worker_id = event.worker_id.as_deref().map(Into::into);
+        if entry.worker_id.as_deref() != event.worker_id.as_deref() {
+            entry.worker_id = event.worker_id.as_deref().map(Into::into);
+        }
         entry.progress = progress;
         entry.progress_at = None;
         entry.last_seen = at;
@@ -232,11 +279,8 @@ impl JobState {
                 }
             },
         );
-        // A queue time after the start is a clock problem of the emitter: counted.
-        if matches!(wait, Some(None)) {
-            return Err(Malformed);
-        }
-        Ok(())
+        *last_wait_ok = !matches!(wait, Some(None));
+        Ok(inserted)
     }
 
     fn on_progress(&mut self, job_id: &str, event: &Event, at: i64) -> Parsed<()> {
@@ -381,8 +425,10 @@ impl JobState {
             throughput.record(at.div_euclid(1_000_000));
         }
         let worker_id = match event.worker_id.as_deref() {
-            Some(worker_id) => Some(worker_id.into()),
-            None => entry.worker_id,
+            Some(worker_id) if entry.worker_id.as_deref() != Some(worker_id) => {
+                Some(worker_id.into())
+            }
+            _ => entry.worker_id,
         };
         self.push_recent(FinishedJob {
             job_id,
@@ -429,7 +475,7 @@ impl JobState {
         if outcome != JobOutcome::Cancelled {
             return Err(Malformed);
         }
-        let entry = self.new_entry(event, at)?;
+        let entry = new_entry(&mut self.tags, event, at)?;
         let JobState {
             all,
             priorities,

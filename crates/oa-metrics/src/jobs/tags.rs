@@ -1,6 +1,6 @@
 //! [`TagTable`]: the bounded set of tags that get their own row, and the `other` row.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use super::group::GroupStats;

@@ -1,6 +1,9 @@
 //! [`WorkerState`]: the tracked workers, and how each event changes them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
+use hashbrown::hash_map::EntryRef;
 
 use chrono::{DateTime, Utc};
 use oa_events::{Event, EventType, keys};
@@ -150,17 +153,18 @@ impl WorkerTable {
 
     /// The worker `id`, tracked from now on if it is new and there is room.
     fn worker_mut(&mut self, id: &str, at: i64) -> Parsed<&mut Worker> {
-        if !self.workers.contains_key(id) {
-            if self.workers.len() >= self.max_workers {
-                self.forget_oldest_offline();
-            }
+        if self.workers.len() >= self.max_workers && !self.workers.contains_key(id) {
+            self.forget_oldest_offline();
             if self.workers.len() >= self.max_workers {
                 return Err(Malformed);
             }
-            let worker = Worker::unregistered(at, self.default_interval_ms);
-            self.workers.insert(id.into(), worker);
         }
-        self.workers.get_mut(id).ok_or(Malformed)
+        Ok(match self.workers.entry_ref(id) {
+            EntryRef::Occupied(worker) => worker.into_mut(),
+            EntryRef::Vacant(vacant) => {
+                vacant.insert(Worker::unregistered(at, self.default_interval_ms))
+            }
+        })
     }
 
     fn on_registered(&mut self, event: &Event) -> Parsed<()> {

@@ -6,12 +6,14 @@
 //! Every implementation passes the same test suite (`tests/it/store_suite.rs`).
 
 mod memory;
+mod sqlite;
 mod types;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use memory::MemoryStore;
+pub use sqlite::{SqliteStore, SqliteStoreOptions, SqliteSynchronous};
 pub use types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,

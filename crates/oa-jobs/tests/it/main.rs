@@ -7,4 +7,5 @@
 )]
 
 mod job_lifecycles_emit_the_table;
+mod store_suite;
 mod support;

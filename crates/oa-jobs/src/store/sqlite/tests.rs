@@ -1,0 +1,65 @@
+//! The query plans the store relies on: claims and counts read indexes, never every job.
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{SqliteStore, sql};
+
+/// The plan SQLite chooses for `statement` with `params` placeholders bound to 0.
+async fn plan(store: &SqliteStore, statement: &str, params: usize) -> Vec<String> {
+    let text = format!("EXPLAIN QUERY PLAN {statement}");
+    let mut query = sqlx::query(AssertSqlSafe(text));
+    for _ in 0..params {
+        query = query.bind(0_i64);
+    }
+    let rows = query.fetch_all(&store.writer).await.unwrap();
+    rows.iter()
+        .map(|row| row.try_get::<String, _>(3).unwrap())
+        .collect()
+}
+
+fn uses(plan: &[String], needle: &str) -> bool {
+    plan.iter().any(|line| line.contains(needle))
+}
+
+#[tokio::test]
+async fn claiming_one_name_walks_the_ready_index_in_order() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let plan = plan(&store, sql::CLAIM_ONE_NAME, 5).await;
+    assert!(uses(&plan, "USING INDEX jobs_ready"), "{plan:?}");
+    assert!(!uses(&plan, "TEMP B-TREE"), "{plan:?}");
+    assert!(!uses(&plan, "SCAN jobs"), "{plan:?}");
+}
+
+#[tokio::test]
+async fn claiming_several_names_reads_each_name_from_the_ready_index() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let plan = plan(&store, sql::CLAIM_MANY_NAMES, 5).await;
+    assert!(uses(&plan, "CORRELATED LIST SUBQUERY"), "{plan:?}");
+    assert!(uses(&plan, "USING INDEX jobs_ready"), "{plan:?}");
+    assert!(!uses(&plan, "SCAN jobs"), "{plan:?}");
+    assert!(!uses(&plan, "SCAN c"), "{plan:?}");
+}
+
+#[tokio::test]
+async fn counting_reads_the_counts_table_only() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let plan = plan(&store, sql::SELECT_COUNTS, 0).await;
+    assert_eq!(plan.len(), 1, "{plan:?}");
+    assert!(uses(&plan, "job_counts"), "{plan:?}");
+}
+
+#[tokio::test]
+async fn maintenance_queries_use_their_partial_indexes() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    for (statement, params, index) in [
+        (sql::SELECT_SCHEDULED, 2, "jobs_scheduled"),
+        (sql::PURGE_FINISHED, 1, "jobs_finished"),
+        (sql::SELECT_EXPIRED, 1, "jobs_lease"),
+        (sql::SELECT_HELD, 1, "jobs_held"),
+        (sql::RENEW_LEASES, 2, "jobs_held"),
+    ] {
+        let plan = plan(&store, statement, params).await;
+        assert!(uses(&plan, index), "{statement}: {plan:?}");
+        assert!(!uses(&plan, "TEMP B-TREE"), "{statement}: {plan:?}");
+    }
+}

@@ -10,4 +10,5 @@ mod job_lifecycles_emit_the_table;
 mod lost_workers_give_their_jobs_back;
 mod manager_operations;
 mod state_machine_is_the_table;
+mod store_suite;
 mod support;

@@ -71,14 +71,14 @@ fn record(c: &mut Criterion) {
     )
     .with_data("progress", 0.5);
     group.bench_function("progress", |b| {
-        b.iter(|| collectors.record(black_box(&progress)))
+        b.iter(|| collectors.record(black_box(&progress)));
     });
 
     let heartbeat = Event::for_worker(EventType::WorkerHeartbeat, "worker-1")
         .with_timestamp(t0())
         .with_data("running_jobs", 1);
     group.bench_function("heartbeat", |b| {
-        b.iter(|| collectors.record(black_box(&heartbeat)))
+        b.iter(|| collectors.record(black_box(&heartbeat)));
     });
 
     group.throughput(Throughput::Elements(2));

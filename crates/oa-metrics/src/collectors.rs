@@ -96,21 +96,21 @@ impl Collectors {
         emitter.on_any(move |event: &Event| recorder.record(event))
     }
 
-    /// The job collector.
+    /// The job collector (the seed's `job_metrics`).
     #[must_use]
-    pub fn jobs(&self) -> &JobMetrics {
+    pub fn job_metrics(&self) -> &JobMetrics {
         &self.jobs
     }
 
-    /// The worker collector.
+    /// The worker collector (the seed's `worker_metrics`).
     #[must_use]
-    pub fn workers(&self) -> &WorkerMetrics {
+    pub fn worker_metrics(&self) -> &WorkerMetrics {
         &self.workers
     }
 
-    /// The system collector.
+    /// The system collector (the seed's `system_metrics`).
     #[must_use]
-    pub fn system(&self) -> &SystemMetrics {
+    pub fn system_metrics(&self) -> &SystemMetrics {
         &self.system
     }
 

@@ -424,7 +424,44 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
 }
 
 fn timestamp(value: Option<DateTime<Utc>>) -> Value {
-    value.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+    value.map_or(Value::Null, |t| Value::String(rfc3339_micros(t)))
+}
+
+/// RFC 3339 in UTC with microseconds (`2026-11-28T15:17:32.123456Z`), written by hand: job
+/// events carry four timestamps each, and `chrono`'s general formatter costs several times
+/// more. Years outside 0..=9999 fall back to `chrono`.
+#[must_use]
+pub(crate) fn rfc3339_micros(t: DateTime<Utc>) -> String {
+    use chrono::{Datelike as _, Timelike as _};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    }
+    let mut out = [0_u8; 27];
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut value = value;
+        for i in (0..width).rev() {
+            // `value % 10` is a single digit: the conversion cannot fail.
+            out[at + i] = b'0' + u8::try_from(value % 10).unwrap_or(0);
+            value /= 10;
+        }
+    };
+    put(0, year.unsigned_abs(), 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    // Leap seconds are reported by chrono as nanosecond values >= 1e9: clamp into the second.
+    put(20, (t.nanosecond() / 1000).min(999_999), 6);
+    out[4] = b'-';
+    out[7] = b'-';
+    out[10] = b'T';
+    out[13] = b':';
+    out[16] = b':';
+    out[19] = b'.';
+    out[26] = b'Z';
+    out.iter().map(|b| char::from(*b)).collect()
 }
 
 impl JobEventSource for Job {
@@ -470,5 +507,59 @@ impl JobEventSource for Job {
             data.insert(keys::RESULT.to_owned(), result.clone());
         }
         data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{SecondsFormat, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn hand_written_timestamps_match_chrono() {
+        let mut t = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
+        for step in 0..5000_i64 {
+            t += chrono::TimeDelta::microseconds(step * 7_919_000_003 + 17);
+            assert_eq!(
+                rfc3339_micros(t),
+                t.to_rfc3339_opts(SecondsFormat::Micros, true)
+            );
+        }
+        let far = Utc.with_ymd_and_hms(12_000, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            rfc3339_micros(far),
+            far.to_rfc3339_opts(SecondsFormat::Micros, true)
+        );
+    }
+
+    #[test]
+    fn event_data_carries_the_contract_keys() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let mut job = Job::new("mail", Value::Null, now).unwrap();
+        job.tags = vec!["a".to_owned()];
+        job.enqueue(now, now).unwrap();
+        let data = job.event_data();
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "attempt",
+                "created_at",
+                "finished_at",
+                "max_retries",
+                "name",
+                "priority",
+                "progress",
+                "queued_at",
+                "started_at",
+                "status",
+                "tags"
+            ]
+        );
+        assert_eq!(data["status"], "queued");
+        assert_eq!(data["queued_at"], "2026-11-28T12:00:00.000000Z");
+        assert_eq!(data["started_at"], Value::Null);
+        assert_eq!(data["tags"], serde_json::json!(["a"]));
     }
 }

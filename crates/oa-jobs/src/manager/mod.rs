@@ -215,24 +215,31 @@ impl JobManager {
     pub async fn create_many(&self, new_jobs: Vec<NewJob>) -> Result<Vec<Job>> {
         self.ensure_running()?;
         let now = self.shared.events.clock.now();
+        // The `job.created` events are built before the jobs are queued (they describe the
+        // created job) and emitted once the store has them.
         let mut created = Vec::with_capacity(new_jobs.len());
         let mut jobs = Vec::with_capacity(new_jobs.len());
         for new_job in new_jobs {
             let enqueue = new_job.wants_enqueue();
             let run_at = new_job.scheduled_for();
             let mut job = new_job.into_job(now)?;
-            created.push(job.clone());
+            created.push(
+                oa_events::Event::from_job(EventType::JobCreated, &job, Map::new())
+                    .with_timestamp(now),
+            );
             if enqueue {
                 job.enqueue(now, run_at.unwrap_or(now).max(now))?;
             }
             jobs.push(job);
         }
-        self.shared.store.insert_many(&jobs).await?;
+        match jobs.as_slice() {
+            // One statement instead of a transaction around one.
+            [job] => self.shared.store.insert(job).await?,
+            many => self.shared.store.insert_many(many).await?,
+        }
         let mut any_ready = false;
-        for (before, job) in created.iter().zip(&jobs) {
-            self.shared
-                .events
-                .job(EventType::JobCreated, before, Map::new());
+        for (event, job) in created.into_iter().zip(&jobs) {
+            self.shared.events.emitter.emit(event);
             self.announce_queued(job, now, &mut any_ready);
         }
         if any_ready {

@@ -1,7 +1,9 @@
 //! The in-memory store: fast, for tests and the quick demo. Nothing survives the process.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -30,7 +32,8 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    jobs: HashMap<String, Job>,
+    /// Boxed so that growing the map moves pointers, not whole jobs.
+    jobs: HashMap<String, Box<Job>>,
     /// Queued jobs by name, in claim order (only those claimable from their `queued_at`).
     ready: HashMap<String, BTreeSet<ReadyKey>>,
     counts: StatusCounts,
@@ -99,12 +102,11 @@ impl Inner {
     }
 
     fn put(&mut self, job: Job) {
-        if let Some(old) = self.jobs.get(&job.id) {
-            let old = old.clone();
+        if let Some(old) = self.jobs.remove(&job.id) {
             self.unindex(&old);
         }
         self.index(&job);
-        self.jobs.insert(job.id.clone(), job);
+        self.jobs.insert(job.id.clone(), Box::new(job));
     }
 
     fn apply(&mut self, update: &JobUpdate) -> Result<()> {
@@ -148,7 +150,7 @@ impl Inner {
             .get(worker_id)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.jobs.get(id).cloned())
+            .filter_map(|id| self.jobs.get(id).map(|job| Job::clone(job)))
             .collect()
     }
 
@@ -159,7 +161,7 @@ impl Inner {
             LostOutcome::Requeued | LostOutcome::Failed | LostOutcome::Released => {
                 self.unindex(&before);
                 self.index(&job);
-                self.jobs.insert(job.id.clone(), job.clone());
+                self.jobs.insert(job.id.clone(), Box::new(job.clone()));
                 Some(job)
             }
         }
@@ -181,7 +183,7 @@ impl JobStore for MemoryStore {
 
     async fn insert_many(&self, jobs: &[Job]) -> Result<()> {
         let mut inner = self.lock();
-        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        let mut seen = hashbrown::HashSet::with_capacity(jobs.len());
         for job in jobs {
             if inner.jobs.contains_key(&job.id) || !seen.insert(job.id.as_str()) {
                 return Err(Error::DuplicateJob {
@@ -196,7 +198,7 @@ impl JobStore for MemoryStore {
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>> {
-        Ok(self.lock().jobs.get(job_id).cloned())
+        Ok(self.lock().jobs.get(job_id).map(|job| Job::clone(job)))
     }
 
     async fn update(&self, update: &JobUpdate) -> Result<()> {
@@ -219,7 +221,12 @@ impl JobStore for MemoryStore {
 
     async fn list(&self, filter: &JobFilter, page: Page) -> Result<JobPage> {
         let inner = self.lock();
-        let mut matching: Vec<&Job> = inner.jobs.values().filter(|j| filter.matches(j)).collect();
+        let mut matching: Vec<&Job> = inner
+            .jobs
+            .values()
+            .map(|job| &**job)
+            .filter(|j| filter.matches(j))
+            .collect();
         matching.sort_unstable_by(|a, b| b.id.cmp(&a.id));
         let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
         let limit = page.limit as usize;
@@ -240,12 +247,12 @@ impl JobStore for MemoryStore {
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
         let mut inner = self.lock();
-        let mut claimed = Vec::new();
+        let mut claimed = Vec::with_capacity((request.limit as usize).min(1024));
         while claimed.len() < request.limit as usize {
             let Some((name, key)) = inner.best_ready(&request.names, request.now) else {
                 break;
             };
-            let Some(mut job) = inner.jobs.get(&key.2).cloned() else {
+            let Some(mut job) = inner.jobs.remove(&key.2) else {
                 // An index entry without a record cannot happen (both change under the lock);
                 // drop it rather than loop.
                 if let Some(queue) = inner.ready.get_mut(&name) {
@@ -253,12 +260,13 @@ impl JobStore for MemoryStore {
                 }
                 continue;
             };
-            let before = job.clone();
-            job.start(&request.worker_id, request.now, request.lease_until)?;
-            inner.unindex(&before);
+            inner.unindex(&job);
+            let started = job.start(&request.worker_id, request.now, request.lease_until);
             inner.index(&job);
-            inner.jobs.insert(job.id.clone(), job.clone());
-            claimed.push(job);
+            let copy = Job::clone(&job);
+            inner.jobs.insert(key.2, job);
+            started?;
+            claimed.push(copy);
         }
         Ok(claimed)
     }
@@ -364,7 +372,7 @@ impl JobStore for MemoryStore {
             .flatten()
             .filter_map(|id| inner.jobs.get(id))
             .filter(|job| job.lease_expires_at.is_some_and(|lease| lease < now))
-            .cloned()
+            .map(|job| Job::clone(job))
             .collect();
         let mut changed: Vec<Job> = expired
             .into_iter()
@@ -379,6 +387,7 @@ impl JobStore for MemoryStore {
         let mut jobs: Vec<&Job> = inner
             .jobs
             .values()
+            .map(|job| &**job)
             .filter(|job| {
                 job.status == JobStatus::Queued && job.queued_at.is_some_and(|t| t > after)
             })
@@ -395,7 +404,7 @@ impl JobStore for MemoryStore {
             .filter(|job| {
                 job.status.is_final() && job.finished_at.is_some_and(|t| t < finished_before)
             })
-            .cloned()
+            .map(|job| Job::clone(job))
             .collect();
         for job in &old {
             inner.jobs.remove(&job.id);

@@ -45,9 +45,10 @@ pub(crate) struct TimeHistogram {
     /// Counts per bucket of [`BUCKET_BOUNDS_MICROS`], the last one being `+Inf` (not
     /// cumulative).
     buckets: [u64; BUCKET_BOUNDS_MICROS.len() + 1],
-    /// `QUANTILES` as computed when `count` was `cached_for`.
+    /// `QUANTILES[i]` as computed when `count` was `cached_for[i]` (each is computed on
+    /// demand: the wait times only need the 95th).
     cached: [u64; QUANTILES.len()],
-    cached_for: u64,
+    cached_for: [u64; QUANTILES.len()],
 }
 
 impl TimeHistogram {
@@ -63,7 +64,7 @@ impl TimeHistogram {
             max_micros: 0,
             buckets: [0; BUCKET_BOUNDS_MICROS.len() + 1],
             cached: [0; QUANTILES.len()],
-            cached_for: 0,
+            cached_for: [0; QUANTILES.len()],
         }
     }
 
@@ -115,31 +116,50 @@ impl TimeHistogram {
         &self.buckets
     }
 
-    /// p50, p90, p95, p99 in seconds; zeros when empty. Computed once per new value.
+    /// An HDR value as reported: rounded to the histogram's significant digits (its
+    /// precision) and kept within the exact min–max.
+    fn reported(&self, value: u64) -> u64 {
+        round_to_significant(value, self.significant_digits).clamp(self.min_micros, self.max_micros)
+    }
+
+    /// p50, p90, p95, p99 in seconds; zeros when empty. Computed once per new value, in one
+    /// pass over the counts.
     pub(crate) fn percentiles(&mut self) -> [f64; QUANTILES.len()] {
         if self.count == 0 {
             return [0.0; QUANTILES.len()];
         }
-        if self.cached_for != self.count {
-            self.cached = match &self.hdr {
+        if self.cached_for.iter().any(|&count| count != self.count) {
+            let values: [u64; QUANTILES.len()] = match &self.hdr {
                 Some(hdr) => {
-                    let mut values = [0; QUANTILES.len()];
+                    let mut values = [self.max_micros; QUANTILES.len()];
                     for (slot, value) in values.iter_mut().zip(hdr.value_at_quantiles(QUANTILES)) {
-                        *slot = round_to_significant(value, self.significant_digits)
-                            .clamp(self.min_micros, self.max_micros);
+                        *slot = value;
                     }
                     values
                 }
                 None => [self.max_micros; QUANTILES.len()],
             };
-            self.cached_for = self.count;
+            self.cached = values.map(|value| self.reported(value));
+            self.cached_for = [self.count; QUANTILES.len()];
         }
         self.cached.map(micros_to_seconds)
     }
 
-    /// The 95th percentile in seconds (the wait times report only this one).
+    /// The 95th percentile in seconds, alone (the wait times report only this one).
     pub(crate) fn p95_seconds(&mut self) -> f64 {
-        self.percentiles()[2]
+        const P95: usize = 2;
+        if self.count == 0 {
+            return 0.0;
+        }
+        if self.cached_for[P95] != self.count {
+            let value = self
+                .hdr
+                .as_ref()
+                .map_or(self.max_micros, |hdr| hdr.value_at_quantile(QUANTILES[P95]));
+            self.cached[P95] = self.reported(value);
+            self.cached_for[P95] = self.count;
+        }
+        micros_to_seconds(self.cached[P95])
     }
 
     /// The memory this histogram holds, in counters (for tests of the bounds).

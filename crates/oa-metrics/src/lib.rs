@@ -75,6 +75,7 @@ mod jobs;
 mod parse;
 mod prometheus;
 mod query;
+mod shared_str;
 mod snapshot;
 mod sync;
 mod system;
@@ -94,6 +95,7 @@ pub use error::MetricsError;
 pub use jobs::{JobEntryCounts, JobMetrics};
 pub use prometheus::PROMETHEUS_CONTENT_TYPE;
 pub use query::{JobQuery, MetricsControl, MetricsQuery, SystemQuery, WorkerQuery};
+pub use shared_str::SharedStr;
 pub use snapshot::{
     CompleteStatus, JobErrorInfo, JobGroupMetrics, JobSummary, RecentJob, RunningJob,
     SystemSnapshot, Throughput, WorkerStatus, WorkersSnapshot,

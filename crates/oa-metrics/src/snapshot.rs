@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use oa_events::EventType;
 use serde::{Deserialize, Serialize};
 
+use crate::shared_str::SharedStr;
 use crate::types::{JobOutcome, Priority, RunState, WorkerState};
 
 /// Completions per second over the last 1, 5 and 15 minutes, counted by the `job.completed`
@@ -215,19 +216,22 @@ pub struct RunningJob {
 }
 
 /// One worker of [`WorkerMetrics::workers`](crate::WorkerMetrics::workers).
+///
+/// Its strings are [`SharedStr`]s (shared with the collector, so that a status of thousands of
+/// workers copies no text); they compare with `&str` and serialize as JSON strings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkerStatus {
     /// The worker's id.
-    pub worker_id: String,
+    pub worker_id: SharedStr,
     /// `online`, `stale` or `offline`.
     pub status: WorkerState,
     /// The host it runs on; `null` when it was first seen without a registration.
-    pub host: Option<String>,
+    pub host: Option<SharedStr>,
     /// Its process id, when registered.
     pub pid: Option<u32>,
     /// Its tags.
-    pub tags: Vec<String>,
+    pub tags: Vec<SharedStr>,
     /// How many jobs it runs at once, when registered.
     pub max_concurrent_jobs: Option<u32>,
     /// Its heartbeat interval in milliseconds (the default when it did not give one).
@@ -248,7 +252,7 @@ pub struct WorkerStatus {
     pub offline_at: Option<DateTime<Utc>>,
     /// Why it went offline: the `reason` of `worker.offline`, or `heartbeat_timeout` when the
     /// collector declared it offline.
-    pub offline_reason: Option<String>,
+    pub offline_reason: Option<SharedStr>,
     /// Seconds from its registration (or first sighting) to its going offline, or to now.
     pub uptime: f64,
     /// Seconds since its last heartbeat (its registration counts as one), by the clock.
@@ -264,7 +268,7 @@ pub struct WorkersSnapshot {
     /// Workers that are not offline (`online` or `stale`).
     pub active_count: u64,
     /// Every tracked worker, by id.
-    pub workers: BTreeMap<String, WorkerStatus>,
+    pub workers: BTreeMap<SharedStr, WorkerStatus>,
 }
 
 /// The system figures: [`SystemMetrics::snapshot`](crate::SystemMetrics::snapshot),

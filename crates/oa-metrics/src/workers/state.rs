@@ -12,33 +12,59 @@ use serde_json::Value;
 use crate::config::MetricsConfig;
 use crate::histogram::micros_to_seconds;
 use crate::parse::{self, Malformed, Parsed};
+use crate::shared_str::SharedStr;
 use crate::snapshot::{WorkerStatus, WorkersSnapshot};
 use crate::types::WorkerState as Liveness;
 
 /// The reason reported for a worker the collector declared offline itself.
 const HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
 
+/// An event time, kept both ways: microseconds for arithmetic, and the time itself so that
+/// reads need no conversion.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    micros: i64,
+    time: DateTime<Utc>,
+}
+
+impl Stamp {
+    fn of(time: DateTime<Utc>) -> Self {
+        Stamp {
+            micros: time.timestamp_micros(),
+            time,
+        }
+    }
+
+    fn plus_micros(self, micros: i64) -> Self {
+        let micros = self.micros.saturating_add(micros);
+        Stamp {
+            micros,
+            time: DateTime::from_timestamp_micros(micros).unwrap_or(self.time),
+        }
+    }
+}
+
 /// One worker.
 #[derive(Debug)]
 struct Worker {
-    host: Option<Box<str>>,
+    host: Option<SharedStr>,
     pid: Option<u32>,
-    tags: Box<[Box<str>]>,
+    tags: Box<[SharedStr]>,
     max_concurrent_jobs: Option<u32>,
     heartbeat_interval_ms: u64,
     running_jobs: u64,
     jobs_claimed: u64,
     jobs_completed: u64,
     jobs_failed: u64,
-    registered_at: Option<i64>,
-    first_seen: i64,
-    last_heartbeat_at: i64,
-    offline_at: Option<i64>,
-    offline_reason: Option<Box<str>>,
+    registered_at: Option<Stamp>,
+    first_seen: Stamp,
+    last_heartbeat_at: Stamp,
+    offline_at: Option<Stamp>,
+    offline_reason: Option<SharedStr>,
 }
 
 impl Worker {
-    fn unregistered(at: i64, heartbeat_interval_ms: u64) -> Self {
+    fn unregistered(at: Stamp, heartbeat_interval_ms: u64) -> Self {
         Worker {
             host: None,
             pid: None,
@@ -57,33 +83,25 @@ impl Worker {
         }
     }
 
-    /// The liveness at `now`, with the time and reason of a timeout.
-    fn liveness(&self, now: i64, offline_after: u32) -> (Liveness, Option<i64>, Option<&str>) {
+    /// The liveness at `now` (microseconds); for a timeout, when it happened.
+    fn liveness(&self, now: i64, offline_after: u32) -> (Liveness, Option<Stamp>) {
         if let Some(offline_at) = self.offline_at {
-            return (
-                Liveness::Offline,
-                Some(offline_at),
-                self.offline_reason.as_deref(),
-            );
+            return (Liveness::Offline, Some(offline_at));
         }
         let window = i64::try_from(self.heartbeat_interval_ms)
             .unwrap_or(i64::MAX)
             .saturating_mul(1000);
-        let silent = now.saturating_sub(self.last_heartbeat_at);
+        let silent = now.saturating_sub(self.last_heartbeat_at.micros);
         let timeout = window.saturating_mul(i64::from(offline_after));
         if silent > timeout {
-            let at = self.last_heartbeat_at.saturating_add(timeout);
-            (Liveness::Offline, Some(at), Some(HEARTBEAT_TIMEOUT))
+            let at = self.last_heartbeat_at.plus_micros(timeout);
+            (Liveness::Offline, Some(at))
         } else if silent > window {
-            (Liveness::Stale, None, None)
+            (Liveness::Stale, None)
         } else {
-            (Liveness::Online, None, None)
+            (Liveness::Online, None)
         }
     }
-}
-
-fn time(micros: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
 fn seconds_between(from: i64, to: i64) -> f64 {
@@ -103,9 +121,13 @@ pub struct WorkerEntryCounts {
 /// The worker collector's state, behind one mutex.
 #[derive(Debug)]
 pub(crate) struct WorkerTable {
-    workers: HashMap<Box<str>, Worker>,
+    workers: HashMap<SharedStr, Worker>,
+    /// The ids of `workers`, sorted, so that reads need not sort.
+    order: Vec<SharedStr>,
     /// Workers that sent `worker.offline`, oldest first, with the time they did.
-    offline: VecDeque<(Box<str>, i64)>,
+    offline: VecDeque<(SharedStr, i64)>,
+    /// The reason given to workers that timed out.
+    timeout_reason: SharedStr,
     pub(crate) malformed: u64,
     max_workers: usize,
     max_offline: usize,
@@ -117,7 +139,9 @@ impl WorkerTable {
     pub(crate) fn new(config: &MetricsConfig) -> Self {
         WorkerTable {
             workers: HashMap::new(),
+            order: Vec::new(),
             offline: VecDeque::new(),
+            timeout_reason: SharedStr::from(HEARTBEAT_TIMEOUT),
             malformed: 0,
             max_workers: config.max_workers,
             max_offline: config.max_offline_workers,
@@ -152,7 +176,7 @@ impl WorkerTable {
     }
 
     /// The worker `id`, tracked from now on if it is new and there is room.
-    fn worker_mut(&mut self, id: &str, at: i64) -> Parsed<&mut Worker> {
+    fn worker_mut(&mut self, id: &str, at: Stamp) -> Parsed<&mut Worker> {
         if self.workers.len() >= self.max_workers && !self.workers.contains_key(id) {
             self.forget_oldest_offline();
             if self.workers.len() >= self.max_workers {
@@ -162,9 +186,21 @@ impl WorkerTable {
         Ok(match self.workers.entry_ref(id) {
             EntryRef::Occupied(worker) => worker.into_mut(),
             EntryRef::Vacant(vacant) => {
-                vacant.insert(Worker::unregistered(at, self.default_interval_ms))
+                let worker = vacant.insert(Worker::unregistered(at, self.default_interval_ms));
+                if let Err(position) = self.order.binary_search_by(|known| known.as_str().cmp(id)) {
+                    self.order.insert(position, SharedStr::from(id));
+                }
+                worker
             }
         })
+    }
+
+    /// Forgets a worker.
+    fn remove(&mut self, id: &str) {
+        self.workers.remove(id);
+        if let Ok(position) = self.order.binary_search_by(|known| known.as_str().cmp(id)) {
+            self.order.remove(position);
+        }
     }
 
     fn on_registered(&mut self, event: &Event) -> Parsed<()> {
@@ -178,14 +214,14 @@ impl WorkerTable {
             return Err(Malformed);
         }
         let default_interval = self.default_interval_ms;
-        let at = event.timestamp.timestamp_micros();
+        let at = Stamp::of(event.timestamp);
         let worker = self.worker_mut(id, at)?;
-        worker.host = host.map(Into::into);
+        worker.host = host.map(SharedStr::from);
         worker.pid = pid;
         worker.tags = tags
             .iter()
             .filter_map(Value::as_str)
-            .map(Into::into)
+            .map(SharedStr::from)
             .collect();
         worker.max_concurrent_jobs = max_jobs;
         worker.heartbeat_interval_ms = interval.unwrap_or(default_interval);
@@ -200,15 +236,18 @@ impl WorkerTable {
     fn on_heartbeat(&mut self, event: &Event) -> Parsed<()> {
         let id = Self::worker_id(event)?;
         let running = parse::optional_uint::<u64>(event, keys::RUNNING_JOBS)?;
-        let at = event.timestamp.timestamp_micros();
+        let at = Stamp::of(event.timestamp);
         let worker = self.worker_mut(id, at)?;
-        if worker.offline_at.is_some_and(|offline_at| at <= offline_at) {
+        if worker
+            .offline_at
+            .is_some_and(|offline_at| at.micros <= offline_at.micros)
+        {
             // A heartbeat sent before the worker went offline, delivered late.
             return Ok(());
         }
         worker.offline_at = None;
         worker.offline_reason = None;
-        if at >= worker.last_heartbeat_at {
+        if at.micros >= worker.last_heartbeat_at.micros {
             worker.last_heartbeat_at = at;
             if let Some(running) = running {
                 worker.running_jobs = running;
@@ -219,7 +258,7 @@ impl WorkerTable {
 
     fn on_claimed(&mut self, event: &Event) -> Parsed<()> {
         let id = Self::worker_id(event)?;
-        let worker = self.worker_mut(id, event.timestamp.timestamp_micros())?;
+        let worker = self.worker_mut(id, Stamp::of(event.timestamp))?;
         worker.jobs_claimed += 1;
         worker.running_jobs += 1;
         Ok(())
@@ -228,12 +267,12 @@ impl WorkerTable {
     fn on_offline(&mut self, event: &Event) -> Parsed<()> {
         let id = Self::worker_id(event)?;
         let reason = parse::optional_str(event, keys::REASON)?;
-        let at = event.timestamp.timestamp_micros();
+        let at = Stamp::of(event.timestamp);
         let worker = self.worker_mut(id, at)?;
         worker.offline_at = Some(at);
-        worker.offline_reason = reason.map(Into::into);
+        worker.offline_reason = reason.map(SharedStr::from);
         worker.running_jobs = 0;
-        self.offline.push_back((id.into(), at));
+        self.offline.push_back((id.into(), at.micros));
         while self.offline.len() > self.max_offline {
             self.forget_oldest_offline();
         }
@@ -245,10 +284,10 @@ impl WorkerTable {
         if let Some((id, at)) = self.offline.pop_front() {
             let still_offline = self
                 .workers
-                .get(&id)
-                .is_some_and(|worker| worker.offline_at == Some(at));
+                .get(id.as_str())
+                .is_some_and(|worker| worker.offline_at.map(|t| t.micros) == Some(at));
             if still_offline {
-                self.workers.remove(&id);
+                self.remove(&id);
             }
         }
     }
@@ -270,15 +309,21 @@ impl WorkerTable {
         }
     }
 
-    fn status(&self, id: &str, worker: &Worker, now: i64) -> WorkerStatus {
-        let (status, offline_at, reason) = worker.liveness(now, self.offline_after);
+    fn status(&self, id: &SharedStr, worker: &Worker, now: i64) -> WorkerStatus {
+        let (status, offline_at) = worker.liveness(now, self.offline_after);
+        let reason = match (worker.offline_at, offline_at) {
+            (Some(_), _) => worker.offline_reason.clone(),
+            (None, Some(_)) => Some(self.timeout_reason.clone()),
+            (None, None) => None,
+        };
         let since = worker.registered_at.unwrap_or(worker.first_seen);
+        let until = offline_at.map_or(now, |at| at.micros);
         WorkerStatus {
-            worker_id: id.to_owned(),
+            worker_id: id.clone(),
             status,
-            host: worker.host.as_deref().map(str::to_owned),
+            host: worker.host.clone(),
             pid: worker.pid,
-            tags: worker.tags.iter().map(|tag| tag.to_string()).collect(),
+            tags: worker.tags.to_vec(),
             max_concurrent_jobs: worker.max_concurrent_jobs,
             heartbeat_interval_ms: worker.heartbeat_interval_ms,
             running_jobs: if status == Liveness::Offline {
@@ -289,26 +334,28 @@ impl WorkerTable {
             jobs_claimed: worker.jobs_claimed,
             jobs_completed: worker.jobs_completed,
             jobs_failed: worker.jobs_failed,
-            registered_at: worker.registered_at.map(time),
-            offline_at: offline_at.map(time),
-            offline_reason: reason.map(str::to_owned),
-            uptime: seconds_between(since, offline_at.unwrap_or(now)),
-            last_heartbeat: seconds_between(worker.last_heartbeat_at, now),
-            last_heartbeat_at: time(worker.last_heartbeat_at),
+            registered_at: worker.registered_at.map(|at| at.time),
+            offline_at: offline_at.map(|at| at.time),
+            offline_reason: reason,
+            uptime: seconds_between(since.micros, until),
+            last_heartbeat: seconds_between(worker.last_heartbeat_at.micros, now),
+            last_heartbeat_at: worker.last_heartbeat_at.time,
         }
     }
 
     pub(crate) fn snapshot(&self, now: DateTime<Utc>) -> WorkersSnapshot {
         let now = now.timestamp_micros();
-        let workers: std::collections::BTreeMap<String, WorkerStatus> = self
-            .workers
+        let mut active_count = 0;
+        // `order` is sorted: the map is built without sorting.
+        let workers = self
+            .order
             .iter()
-            .map(|(id, worker)| (id.to_string(), self.status(id, worker, now)))
+            .filter_map(|id| {
+                let status = self.status(id, self.workers.get(id.as_str())?, now);
+                active_count += u64::from(status.status != Liveness::Offline);
+                Some((id.clone(), status))
+            })
             .collect();
-        let active_count = workers
-            .values()
-            .filter(|worker| worker.status != Liveness::Offline)
-            .count() as u64;
         WorkersSnapshot {
             active_count,
             workers,
@@ -316,7 +363,7 @@ impl WorkerTable {
     }
 
     pub(crate) fn worker(&self, id: &str, now: DateTime<Utc>) -> Option<WorkerStatus> {
-        let worker = self.workers.get(id)?;
+        let (id, worker) = self.workers.get_key_value(id)?;
         Some(self.status(id, worker, now.timestamp_micros()))
     }
 
@@ -345,13 +392,14 @@ impl WorkerTable {
     /// Zeroes the job counts of every worker and forgets the workers that sent
     /// `worker.offline`; the others stay known (they are still alive).
     pub(crate) fn reset(&mut self) {
-        for (id, _) in self.offline.drain(..) {
+        let offline: Vec<SharedStr> = self.offline.drain(..).map(|(id, _)| id).collect();
+        for id in offline {
             if self
                 .workers
-                .get(&id)
+                .get(id.as_str())
                 .is_some_and(|worker| worker.offline_at.is_some())
             {
-                self.workers.remove(&id);
+                self.remove(&id);
             }
         }
         for worker in self.workers.values_mut() {

@@ -222,7 +222,7 @@ fn workers() {
         snapshot
             .workers
             .keys()
-            .map(String::as_str)
+            .map(oa_metrics::SharedStr::as_str)
             .collect::<Vec<_>>(),
         ["w1", "w2", "w3"]
     );

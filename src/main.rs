@@ -1,13 +1,40 @@
 //! `oa`: the command of oa-jobs, the composition root of the workspace.
 //!
-//! Today it answers questions about the event vocabulary (`oa events`); the integrated demo,
-//! the server, workers and job commands arrive with the `oa` command issue (see README.md).
+//! It builds the store, the manager, the workers, the monitor and the HTTP API and wires them
+//! together: `oa demo` (everything in one process, with a stream of jobs), `oa serve`,
+//! `oa worker`, `oa submit`, `oa jobs ...`, `oa status`, `oa bench ...` and `oa events`.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line program prints its results"
+)]
+
+mod bench;
+mod demo;
+mod handlers;
+mod jobs_cmd;
+mod status_cmd;
+mod store_url;
+mod system;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use oa_events::EventType;
+use oa_jobs::Priority;
+use oa_jobs::store::JobFilter;
+use tokio_util::sync::CancellationToken;
+
+use crate::store_url::StoreUrl;
+use crate::system::{System, SystemOptions};
+
+// The engine allocates many small objects per job (events are JSON objects); mimalloc keeps
+// that cheap and does not contend across threads as glibc's allocator does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// oa-jobs: a job-execution engine with first-class observability.
 #[derive(Debug, Parser)]
@@ -19,9 +46,197 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole system in one process with a stream of demo jobs, the API and the dashboard.
+    Demo(DemoArgs),
+    /// Run workers only, over a shared store (several processes may share one store).
+    Worker(WorkerArgs),
+    /// Create a job.
+    Submit(SubmitArgs),
+    /// List and act on jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Print the status of a running server (from its API).
+    Status(StatusArgs),
+    /// End-to-end benchmarks (use a release build).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// List the 17 event types: wire name, category and the seed's constant name.
     Events {
         /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct StoreArgs {
+    /// Where jobs are kept: `memory`, `sqlite://PATH` or a path ending in `.db`.
+    #[arg(long, env = "OA_STORE", default_value = "sqlite://oa-jobs.db")]
+    store: StoreUrl,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where jobs are kept (default: an SQLite file in `--dir`).
+    #[arg(long, env = "OA_STORE")]
+    store: Option<StoreUrl>,
+    /// The directory of the demo's SQLite file (default: a temporary directory).
+    #[arg(long, env = "OA_DEMO_DIR")]
+    dir: Option<PathBuf>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, env = "OA_DEMO_DURATION")]
+    duration: Option<f64>,
+    /// New jobs per second.
+    #[arg(long, env = "OA_DEMO_RATE", default_value_t = 8.0)]
+    rate: f64,
+    /// How many workers.
+    #[arg(long, env = "OA_WORKERS", default_value_t = 3)]
+    workers: u32,
+    /// Jobs each worker runs at once.
+    #[arg(long, env = "OA_CONCURRENCY", default_value_t = 4)]
+    concurrency: u32,
+}
+
+#[derive(Debug, Args)]
+struct WorkerArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// How many workers in this process.
+    #[arg(long, env = "OA_WORKERS", default_value_t = 1)]
+    workers: u32,
+    /// Jobs each worker runs at once.
+    #[arg(long, env = "OA_CONCURRENCY", default_value_t = 8)]
+    concurrency: u32,
+    /// The worker id prefix (default: host, pid and a random suffix).
+    #[arg(long, env = "OA_WORKER_ID")]
+    id: Option<String>,
+    /// Seconds a shutdown lets running jobs finish.
+    #[arg(long, default_value_t = 30.0)]
+    shutdown_grace: f64,
+}
+
+#[derive(Debug, Args)]
+struct SubmitArgs {
+    /// The job name (the handler that runs it).
+    name: String,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The payload, as JSON.
+    #[arg(long)]
+    payload: Option<String>,
+    /// low, medium, high or critical.
+    #[arg(long, default_value = "medium", value_parser = jobs_cmd::parse_priority)]
+    priority: Priority,
+    /// Tags, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Retries after the first attempt.
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// Seconds one attempt may run.
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Print the created job as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this status.
+        #[arg(long, value_parser = jobs_cmd::parse_status)]
+        status: Option<oa_jobs::JobStatus>,
+        /// Only this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only jobs with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only this priority.
+        #[arg(long, value_parser = jobs_cmd::parse_priority)]
+        priority: Option<Priority>,
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// How many to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one job as JSON.
+    Get(JobIdArgs),
+    /// Cancel a job.
+    Cancel(JobIdArgs),
+    /// Pause a job.
+    Pause(JobIdArgs),
+    /// Resume a paused job.
+    Resume(JobIdArgs),
+    /// Run a failed or cancelled job again (as a new job).
+    Retry(JobIdArgs),
+}
+
+#[derive(Debug, Args)]
+struct JobIdArgs {
+    /// The job id.
+    id: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// The server's base URL.
+    #[arg(long, env = "OA_URL", default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// A read token, if the server requires one.
+    #[arg(long, env = "OA_API_READ_TOKEN")]
+    token: Option<String>,
+    /// Print the raw JSON body.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The seed's event workloads through one emitter with the monitor attached.
+    Events {
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create → claim → run → complete through a store.
+    Jobs {
+        /// The store (`memory`, `sqlite://PATH`).
+        #[arg(long, default_value = "memory")]
+        store: StoreUrl,
+        /// How many jobs.
+        #[arg(long, default_value_t = 100_000)]
+        jobs: u64,
+        /// How many workers.
+        #[arg(long, default_value_t = 1)]
+        workers: u32,
+        /// Jobs each worker runs at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: u32,
+        /// Jobs one claim takes at most.
+        #[arg(long, default_value_t = 256)]
+        claim_batch: u32,
+        /// Tags per job.
+        #[arg(long, default_value_t = 0)]
+        tags: u32,
+        /// The fraction of jobs that fail (0 to 1).
+        #[arg(long, default_value_t = 0.0)]
+        fail_rate: f64,
+        /// Bytes of payload per job.
+        #[arg(long, default_value_t = 0)]
+        payload_bytes: usize,
+        /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -31,6 +246,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Events { json } => print_event_types(json),
+        command => run_async(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,6 +258,247 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_async(command: Command) -> anyhow::Result<()> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Demo(args) => run_demo(args).await,
+            Command::Worker(args) => run_worker(args).await,
+            Command::Submit(args) => {
+                let submit = jobs_cmd::Submit {
+                    name: args.name,
+                    payload: args.payload,
+                    priority: args.priority,
+                    tags: args.tags,
+                    max_retries: args.max_retries,
+                    timeout_secs: args.timeout,
+                    json: args.json,
+                };
+                jobs_cmd::submit(&args.store.store, submit).await
+            }
+            Command::Jobs(command) => run_jobs(command).await,
+            Command::Status(args) => {
+                status_cmd::status(&args.url, args.token.as_deref(), args.json).await
+            }
+            Command::Bench(BenchCommand::Events { json }) => bench::events(json),
+            Command::Bench(BenchCommand::Jobs {
+                store,
+                jobs,
+                workers,
+                concurrency,
+                claim_batch,
+                tags,
+                fail_rate,
+                payload_bytes,
+                json,
+            }) => {
+                bench::jobs(bench::JobsBench {
+                    store,
+                    jobs,
+                    workers,
+                    concurrency,
+                    claim_batch,
+                    tags,
+                    fail_rate,
+                    payload_bytes,
+                    json,
+                })
+                .await
+            }
+            Command::Events { json } => print_event_types(json),
+        }
+    })
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level (warnings).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow::anyhow!("{flag} must be a non-negative number of seconds"))
+}
+
+/// A token cancelled by Ctrl-C (or SIGTERM) or after `duration`.
+fn stop_signal(duration: Option<Duration>) -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let timer = async {
+            match duration {
+                Some(duration) => tokio::time::sleep(duration).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate() => {}
+            () = timer => {}
+        }
+        trigger.cancel();
+    });
+    token
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending().await;
+}
+
+async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+    let duration = args
+        .duration
+        .map(|d| seconds(d, "--duration"))
+        .transpose()?;
+    anyhow::ensure!(
+        args.rate.is_finite() && args.rate > 0.0,
+        "--rate must be a positive number"
+    );
+    let (store, _temp) = match (args.store, args.dir) {
+        (Some(store), _) => (store, None),
+        (None, Some(dir)) => (StoreUrl::Sqlite(dir.join("oa-demo.db")), None),
+        (None, None) => {
+            let temp = tempfile_dir()?;
+            (
+                StoreUrl::Sqlite(temp.join("oa-demo.db")),
+                Some(TempDirGuard(temp)),
+            )
+        }
+    };
+    let options = SystemOptions {
+        store: store.clone(),
+        workers: args.workers.max(1),
+        concurrency: args.concurrency.max(1),
+        shutdown_grace: Duration::from_secs(10),
+        worker_prefix: Some("demo-worker".to_owned()),
+    };
+    let system = System::start(&options).await?;
+    let stop = stop_signal(duration);
+    println!(
+        "oa demo: store {store}, {} workers × {} jobs; Ctrl-C to stop",
+        options.workers, options.concurrency
+    );
+    let generator = tokio::spawn(demo::generate(
+        system.manager.clone(),
+        demo::Workload { rate: args.rate },
+        stop.clone(),
+    ));
+    let progress = demo::progress(&system, stop.clone());
+    stop.cancelled().await;
+    let _ = generator.await;
+    let _ = progress.await;
+    println!("stopping: running jobs finish (up to 10 s), the rest go back to the queue…");
+    system.stop().await;
+    println!("summary:\n{}", demo::summary_table(&system).await?);
+    Ok(())
+}
+
+/// A directory removed when the demo ends.
+#[derive(Debug)]
+struct TempDirGuard(PathBuf);
+
+impl Drop for TempDirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("oa-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let options = SystemOptions {
+        store: args.store.store,
+        workers: args.workers.max(1),
+        concurrency: args.concurrency.max(1),
+        shutdown_grace: seconds(args.shutdown_grace, "--shutdown-grace")?,
+        worker_prefix: args.id,
+    };
+    let system = System::start(&options).await?;
+    let ids: Vec<&str> = system
+        .workers
+        .workers()
+        .iter()
+        .map(oa_jobs::WorkerHandle::id)
+        .collect();
+    println!(
+        "oa worker: {} over {} handling {}",
+        ids.join(", "),
+        options.store,
+        handlers::NAMES.join(", ")
+    );
+    stop_signal(None).cancelled().await;
+    system.stop().await;
+    Ok(())
+}
+
+async fn run_jobs(command: JobsCommand) -> anyhow::Result<()> {
+    use jobs_cmd::JobsAction;
+    let (store, action) = match command {
+        JobsCommand::List {
+            store,
+            status,
+            name,
+            tag,
+            priority,
+            limit,
+            offset,
+            json,
+        } => {
+            let mut filter = JobFilter::all();
+            if let Some(status) = status {
+                filter = filter.status(status);
+            }
+            if let Some(name) = name {
+                filter = filter.name(name);
+            }
+            if let Some(tag) = tag {
+                filter = filter.tag(tag);
+            }
+            if let Some(priority) = priority {
+                filter = filter.priority(priority);
+            }
+            (
+                store,
+                JobsAction::List {
+                    filter,
+                    limit,
+                    offset,
+                    json,
+                },
+            )
+        }
+        JobsCommand::Get(a) => (a.store, JobsAction::Get { id: a.id }),
+        JobsCommand::Cancel(a) => (a.store, JobsAction::Cancel { id: a.id }),
+        JobsCommand::Pause(a) => (a.store, JobsAction::Pause { id: a.id }),
+        JobsCommand::Resume(a) => (a.store, JobsAction::Resume { id: a.id }),
+        JobsCommand::Retry(a) => (a.store, JobsAction::Retry { id: a.id }),
+    };
+    jobs_cmd::jobs(&store.store, action).await
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -1,0 +1,111 @@
+//! `--store` values: `memory`, `sqlite://PATH` (or a path ending in `.db`), `postgres://...`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use oa_jobs::{JobStore, MemoryStore, SqliteStore};
+
+/// Where jobs are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreUrl {
+    /// In memory: fast, nothing survives the process.
+    Memory,
+    /// An SQLite file (created if missing).
+    Sqlite(PathBuf),
+}
+
+impl FromStr for StoreUrl {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        if value == "memory" || value == "memory://" {
+            return Ok(Self::Memory);
+        }
+        if let Some(path) = value
+            .strip_prefix("sqlite://")
+            .or_else(|| value.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err("`sqlite://` needs a file path, e.g. sqlite://jobs.db".to_owned());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            return Err(
+                "the PostgreSQL store is not available in this version; use sqlite://PATH or memory"
+                    .to_owned(),
+            );
+        }
+        if value.ends_with(".db") || value.ends_with(".sqlite") || value.ends_with(".sqlite3") {
+            return Ok(Self::Sqlite(PathBuf::from(value)));
+        }
+        Err(format!(
+            "unknown store `{value}`: expected `memory`, `sqlite://PATH` or a path ending in .db"
+        ))
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+        }
+    }
+}
+
+impl StoreUrl {
+    /// Opens the store (creating an SQLite file and its parent directory when missing).
+    pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn JobStore>> {
+        match self {
+            Self::Memory => Ok(Arc::new(MemoryStore::new())),
+            Self::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("cannot create the directory {}", parent.display())
+                    })?;
+                }
+                let store = SqliteStore::open(path)
+                    .await
+                    .with_context(|| format!("cannot open the SQLite store {}", path.display()))?;
+                Ok(Arc::new(store))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!("memory".parse(), Ok(StoreUrl::Memory));
+        assert_eq!(
+            "sqlite://a/b.db".parse(),
+            Ok(StoreUrl::Sqlite("a/b.db".into()))
+        );
+        assert_eq!(
+            "sqlite:/tmp/x".parse(),
+            Ok(StoreUrl::Sqlite("/tmp/x".into()))
+        );
+        assert_eq!("jobs.db".parse(), Ok(StoreUrl::Sqlite("jobs.db".into())));
+        assert!("sqlite://".parse::<StoreUrl>().is_err());
+        assert!(
+            "redis://x"
+                .parse::<StoreUrl>()
+                .unwrap_err()
+                .contains("unknown store")
+        );
+        assert!(
+            "postgres://u@h/db"
+                .parse::<StoreUrl>()
+                .unwrap_err()
+                .contains("PostgreSQL")
+        );
+    }
+}

@@ -6,4 +6,5 @@
 )]
 
 mod crate_dependencies_follow_the_architecture;
+mod engine_feeds_the_monitor;
 mod oa_command;

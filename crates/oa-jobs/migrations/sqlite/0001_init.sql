@@ -32,16 +32,15 @@ CREATE TABLE jobs (
     ready_at         INTEGER GENERATED ALWAYS AS (coalesce(queued_at, created_at)) VIRTUAL
 );
 
--- Claims: the queued jobs of one name in claim order (highest priority, oldest, then id).
+-- Every index is written by the claims, inserts and completions on the hot path, so there are
+-- few, and most are partial: they hold only the jobs the hot path looks for.
+--
+-- Claims: the queued jobs of one name in claim order (highest priority, oldest, then id). The
+-- scheduled jobs are found here too (only at start-up), from the queued jobs.
 CREATE INDEX jobs_ready ON jobs (name, priority DESC, ready_at, id) WHERE status = 'queued';
--- Scheduled jobs and retries waiting for their delay, earliest first.
-CREATE INDEX jobs_scheduled ON jobs (queued_at, id) WHERE status = 'queued';
--- Listings by status, newest first.
-CREATE INDEX jobs_status ON jobs (status, id);
--- The jobs each worker holds (heartbeats, lost workers).
-CREATE INDEX jobs_held ON jobs (worker_id) WHERE worker_id IS NOT NULL;
--- Held jobs by lease expiry (re-queueing the jobs of silent workers).
-CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE worker_id IS NOT NULL;
+-- The jobs each worker holds, with their leases (heartbeats, lost workers, expired leases: the
+-- whole index is the set of held jobs, small by nature).
+CREATE INDEX jobs_held ON jobs (worker_id, lease_expires_at) WHERE worker_id IS NOT NULL;
 -- Final jobs by finish time (purging).
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 

@@ -9,6 +9,9 @@
 mod job_lifecycles_emit_the_table;
 mod lost_workers_give_their_jobs_back;
 mod manager_operations;
+mod sqlite_claim_race;
+mod sqlite_durability;
+mod sqlite_store;
 mod state_machine_is_the_table;
 mod store_suite;
 mod support;

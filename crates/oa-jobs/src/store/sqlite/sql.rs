@@ -84,10 +84,11 @@ pub(super) fn insert_jobs(size: usize) -> &'static str {
     })
 }
 
-/// Replaces `size` jobs, each only if its stored status is still the expected one; returns the
-/// ids of the replaced jobs. The values of each update: the job as
-/// [`EncodedJob::bind`](super::rows::EncodedJob::bind) binds it, then the expected status. The ids of one
-/// statement must be distinct (a job matched twice would take one of the two at random).
+/// Replaces `size` jobs, each only if its stored status is still the expected one (the number of
+/// rows changed tells whether all were). The values of each update: the job as
+/// [`EncodedJob::bind`](super::rows::EncodedJob::bind) binds it, then the expected status. The
+/// ids of one statement must be distinct (a job matched twice would take one of the two at
+/// random). Nothing is returned: a `RETURNING` clause would cost a row per job.
 pub(super) fn update_jobs(size: usize) -> &'static str {
     static CACHE: [OnceLock<String>; CHUNK_SIZES] = [const { OnceLock::new() }; CHUNK_SIZES];
     cached(&CACHE, size, |size| {
@@ -98,7 +99,7 @@ pub(super) fn update_jobs(size: usize) -> &'static str {
         format!(
             "WITH u({}, expected) AS (VALUES {}) \
              UPDATE jobs SET {} FROM u \
-             WHERE jobs.id = u.id AND jobs.status = u.expected RETURNING id",
+             WHERE jobs.id = u.id AND jobs.status = u.expected",
             job_columns!(),
             rows_of(&placeholders(JOB_COLUMN_COUNT + 1), size),
             set.join(", ")
@@ -144,31 +145,51 @@ macro_rules! claim_set {
     () => {
         "UPDATE jobs SET status = 'running', attempt = min(attempt + 1, 4294967295), \
          started_at = ?1, progress = 0.0, worker_id = ?2, lease_expires_at = ?3, \
-         updated_at = ?1 WHERE id IN "
+         updated_at = ?1 WHERE id "
     };
 }
 
-/// Claims the next `?5` claimable jobs named `?4`, walking the `jobs_ready` index in claim
-/// order (no sort).
-pub(super) const CLAIM_ONE_NAME: &str = concat!(
-    claim_set!(),
-    "(SELECT c.id FROM jobs AS c INDEXED BY jobs_ready \
-     WHERE c.status = 'queued' AND c.name = ?4 AND c.ready_at <= ?1 \
-     ORDER BY c.priority DESC, c.ready_at, c.id LIMIT ?5) RETURNING ",
-    job_columns!()
-);
+/// The next `?5` claimable jobs named `?4`, from the `jobs_ready` index in claim order (no sort).
+macro_rules! next_of_one_name {
+    () => {
+        "(SELECT c.id FROM jobs AS c INDEXED BY jobs_ready \
+         WHERE c.status = 'queued' AND c.name = ?4 AND c.ready_at <= ?1 \
+         ORDER BY c.priority DESC, c.ready_at, c.id LIMIT ?5) RETURNING "
+    };
+}
 
-/// Claims the next `?5` claimable jobs whose name is in the JSON array `?4` (distinct names):
-/// the first `?5` of each name from the `jobs_ready` index, then the best `?5` of those.
-pub(super) const CLAIM_MANY_NAMES: &str = concat!(
-    claim_set!(),
-    "(SELECT c.id FROM json_each(?4) AS n, jobs AS c \
-     WHERE c.id IN (SELECT q.id FROM jobs AS q INDEXED BY jobs_ready \
-         WHERE q.status = 'queued' AND q.name = n.value AND q.ready_at <= ?1 \
-         ORDER BY q.priority DESC, q.ready_at, q.id LIMIT ?5) \
-     ORDER BY c.priority DESC, c.ready_at, c.id LIMIT ?5) RETURNING ",
-    job_columns!()
-);
+/// The next `?5` claimable jobs whose name is in the JSON array `?4` (distinct names): the
+/// first `?5` of each name from the `jobs_ready` index, then the best `?5` of those.
+macro_rules! next_of_many_names {
+    () => {
+        "(SELECT c.id FROM json_each(?4) AS n, jobs AS c \
+         WHERE c.id IN (SELECT q.id FROM jobs AS q INDEXED BY jobs_ready \
+             WHERE q.status = 'queued' AND q.name = n.value AND q.ready_at <= ?1 \
+             ORDER BY q.priority DESC, q.ready_at, q.id LIMIT ?5) \
+         ORDER BY c.priority DESC, c.ready_at, c.id LIMIT ?5) RETURNING "
+    };
+}
+
+// A claim of one job compares the id with `=` rather than `IN`: `IN` materializes the list in
+// a temporary b-tree, and with the one that buffers `RETURNING` rows that is two per statement,
+// whose allocations (about 80 KiB each) make glibc return memory to the system and fault it
+// back in on every claim, four times the cost of the claim itself.
+
+/// Claims the next claimable job named `?4` (`?5` is 1).
+pub(super) const CLAIM_ONE_NAME_ONE_JOB: &str =
+    concat!(claim_set!(), "= ", next_of_one_name!(), job_columns!());
+
+/// Claims the next `?5` claimable jobs named `?4`.
+pub(super) const CLAIM_ONE_NAME: &str =
+    concat!(claim_set!(), "IN ", next_of_one_name!(), job_columns!());
+
+/// Claims the next claimable job whose name is in the JSON array `?4` (`?5` is 1).
+pub(super) const CLAIM_MANY_NAMES_ONE_JOB: &str =
+    concat!(claim_set!(), "= ", next_of_many_names!(), job_columns!());
+
+/// Claims the next `?5` claimable jobs whose name is in the JSON array `?4`.
+pub(super) const CLAIM_MANY_NAMES: &str =
+    concat!(claim_set!(), "IN ", next_of_many_names!(), job_columns!());
 
 /// Inserts or replaces a worker record.
 pub(super) const UPSERT_WORKER: &str = concat!(
@@ -211,18 +232,20 @@ pub(super) const SELECT_HELD: &str = concat!(
     " FROM jobs INDEXED BY jobs_held WHERE worker_id = ?1"
 );
 
-/// The held jobs whose lease expired before `?1`.
+/// The held jobs whose lease expired before `?1` (a scan of the held jobs only).
 pub(super) const SELECT_EXPIRED: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM jobs INDEXED BY jobs_lease WHERE worker_id IS NOT NULL AND lease_expires_at < ?1"
+    " FROM jobs INDEXED BY jobs_held WHERE worker_id IS NOT NULL AND lease_expires_at < ?1"
 );
 
-/// Queued jobs not claimable until after `?1`, earliest first, at most `?2`.
+/// Queued jobs not claimable until after `?1`, earliest first, at most `?2`. A scan of the
+/// queued jobs: the engine asks once, at start-up, and an index for it would cost every insert
+/// and claim a write.
 pub(super) const SELECT_SCHEDULED: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM jobs INDEXED BY jobs_scheduled WHERE status = 'queued' AND queued_at > ?1 \
+    " FROM jobs INDEXED BY jobs_ready WHERE status = 'queued' AND queued_at > ?1 \
      ORDER BY queued_at, id LIMIT ?2"
 );
 

@@ -1,0 +1,234 @@
+//! How a [`SqliteStore`] is opened: the options, the connection settings, the migrations.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Connection, SqlSafeStr};
+
+use super::connection::{Readers, Writer};
+use super::{Shared, SqliteStore};
+use crate::error::{Error, Result};
+
+/// How many prepared statements each connection keeps (the batched statements take about 20).
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
+/// The page cache of the writer, in KiB (`PRAGMA cache_size` takes negative KiB): the pages of
+/// the indexes the hot path writes stay in memory. SQLite allocates it only as it fills.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// The page cache of each reader, in KiB.
+const READER_CACHE_KIB: i64 = 8 * 1024;
+
+/// How many WAL pages trigger a checkpoint (SQLite's default is 1,000). A checkpoint copies the
+/// log into the database and syncs both, stalling the write that triggers it; a larger log makes
+/// those stalls rarer (one write in about a thousand rather than one in a hundred), each a few
+/// milliseconds longer.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
+
+/// How many rows a connection's thread may produce ahead of the task reading them (sqlx's
+/// default is 50): a claim of a few hundred jobs then runs without stopping for the reader.
+const ROW_BUFFER_SIZE: usize = 512;
+
+/// The embedded migrations, in order.
+fn migrator() -> &'static Migrator {
+    static MIGRATOR: OnceLock<Migrator> = OnceLock::new();
+    MIGRATOR.get_or_init(|| {
+        Migrator::with_migrations(vec![Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../../../migrations/sqlite/0001_init.sql").into_sql_str(),
+            false,
+        )])
+    })
+}
+
+/// How hard SQLite pushes each commit to disk (`PRAGMA synchronous`).
+///
+/// With WAL, [`Normal`](Self::Normal) (the default) loses no commit when the process crashes
+/// and may lose the last commits when the machine loses power; [`Full`](Self::Full) loses none
+/// in either case and syncs the log at every commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SqliteSynchronous {
+    /// No syncs at all: a power loss may corrupt the database.
+    Off,
+    /// Syncs at checkpoints only (the default, and the usual choice with WAL).
+    #[default]
+    Normal,
+    /// Syncs the log at every commit.
+    Full,
+    /// As `Full`, and also syncs the directory after deleting a journal.
+    Extra,
+}
+
+impl From<SqliteSynchronous> for sqlx::sqlite::SqliteSynchronous {
+    fn from(mode: SqliteSynchronous) -> Self {
+        match mode {
+            SqliteSynchronous::Off => Self::Off,
+            SqliteSynchronous::Normal => Self::Normal,
+            SqliteSynchronous::Full => Self::Full,
+            SqliteSynchronous::Extra => Self::Extra,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Location {
+    File(PathBuf),
+    Memory,
+}
+
+/// How to open a [`SqliteStore`]: a builder.
+///
+/// ```no_run
+/// # async fn example() -> oa_jobs::Result<()> {
+/// use std::time::Duration;
+/// use oa_jobs::SqliteStoreOptions;
+///
+/// let store = SqliteStoreOptions::file("jobs.db")
+///     .max_read_connections(8)
+///     .busy_timeout(Duration::from_secs(10))
+///     .open()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqliteStoreOptions {
+    location: Location,
+    max_read_connections: u32,
+    busy_timeout: Duration,
+    synchronous: SqliteSynchronous,
+    create_if_missing: bool,
+}
+
+impl SqliteStoreOptions {
+    /// A database in the file at `path` (created if missing, unless
+    /// [`create_if_missing(false)`](Self::create_if_missing)), in WAL mode.
+    pub fn file(path: impl AsRef<Path>) -> Self {
+        Self {
+            location: Location::File(path.as_ref().to_owned()),
+            max_read_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+            synchronous: SqliteSynchronous::Normal,
+            create_if_missing: true,
+        }
+    }
+
+    /// A private in-memory database, gone when the store is dropped (tests and demos). It lives
+    /// in a single connection, used for reads and writes alike.
+    pub fn in_memory() -> Self {
+        Self {
+            location: Location::Memory,
+            ..Self::file(":memory:")
+        }
+    }
+
+    /// How many connections serve reads at once (at least 1; default 4). Writes always use one
+    /// dedicated connection. Ignored in memory.
+    pub fn max_read_connections(mut self, max: u32) -> Self {
+        self.max_read_connections = max.max(1);
+        self
+    }
+
+    /// How long a write waits for another process to release the database before failing with
+    /// [`Error::Database`] (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How hard each commit is pushed to disk (default [`SqliteSynchronous::Normal`]).
+    pub fn synchronous(mut self, mode: SqliteSynchronous) -> Self {
+        self.synchronous = mode;
+        self
+    }
+
+    /// Whether opening creates a missing database file (default `true`).
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
+    /// Opens the database and brings its schema up to date.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the file cannot be opened (missing without
+    /// `create_if_missing`, not a database, no permission), [`Error::Migration`] when the schema
+    /// cannot be brought up to date (for example, written by a newer version).
+    pub async fn open(&self) -> Result<SqliteStore> {
+        let base = SqliteConnectOptions::new()
+            .busy_timeout(self.busy_timeout)
+            .foreign_keys(true)
+            .synchronous(self.synchronous.into())
+            .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
+            .row_buffer_size(ROW_BUFFER_SIZE)
+            .pragma("temp_store", "memory");
+        let writer_options = base
+            .clone()
+            .pragma("cache_size", (-WRITER_CACHE_KIB).to_string());
+        let (writer, readers) = match &self.location {
+            Location::Memory => (
+                Writer::connect(writer_options, false).await?,
+                Readers::Writer,
+            ),
+            Location::File(path) => {
+                let writer = Writer::connect(
+                    writer_options
+                        .filename(path)
+                        .create_if_missing(self.create_if_missing)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string()),
+                    true,
+                )
+                .await?;
+                migrate(&writer).await?;
+                // The writer created the file and switched it to WAL (a lasting setting). Reads
+                // need no liveness check before each use, and the connections are kept open.
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(self.max_read_connections)
+                    .test_before_acquire(false)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(
+                        base.filename(path)
+                            .create_if_missing(false)
+                            .pragma("cache_size", (-READER_CACHE_KIB).to_string()),
+                    )
+                    .await
+                    .map_err(Error::database("open"))?;
+                return Ok(SqliteStore {
+                    shared: Arc::new(Shared {
+                        writer,
+                        readers: Readers::Pool(pool),
+                    }),
+                });
+            }
+        };
+        migrate(&writer).await?;
+        Ok(SqliteStore {
+            shared: Arc::new(Shared { writer, readers }),
+        })
+    }
+}
+
+/// Applies the missing migrations inside one `BEGIN IMMEDIATE` transaction, so that two
+/// processes opening a new file at once do not both apply them.
+async fn migrate(writer: &Writer) -> Result<()> {
+    let mut conn = writer.lock("migrate").await?;
+    let conn: &mut SqliteConnection = &mut conn;
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(Error::database("migrate"))?;
+    migrator()
+        .run(&mut *tx)
+        .await
+        .map_err(|source| Error::Migration { source })?;
+    tx.commit().await.map_err(Error::database("migrate"))
+}

@@ -13,8 +13,9 @@
 //! - `.../started_completed`: `job.started` then `job.completed` of a new job with 2 tags and a
 //!   priority; the time is per event.
 //! - `.../heartbeat`: a `worker.heartbeat` of a known worker.
-//! - `two_threads/...`: two threads emitting started+completed pairs at once; the time is per
-//!   event, both threads together.
+//! - `marginal/...`: the monitor's own cost per event, measured in pairs (see [`marginal`]).
+//! - `two_threads/...`: two threads emitting at once (each its own job or worker); the time is
+//!   per event, both threads together (the longer thread's time over all events).
 //! - `status/...`: `get_complete_status()` with 1,000 workers and 100 tags known, after 10 000
 //!   and after 1 000 000 jobs (`warm`: nothing changed since the last read; `all_tags_changed`:
 //!   a job of every tag completed since the last read, so every percentile is recomputed).
@@ -34,6 +35,12 @@ use oa_events::{Event, EventEmitter, EventType, JobEventSource};
 use oa_metrics::MetricsConfig;
 use oa_monitor::Monitor;
 use serde_json::{Map, Value, json};
+
+/// Events are built in batches of this many right before they are emitted, so that they are
+/// as warm in the cache as an event the engine has just built (a large batch of events built
+/// long before would make every read of an event a cache miss).
+const CHUNK: BatchSize = BatchSize::NumIterations(CHUNK_EVENTS);
+const CHUNK_EVENTS: u64 = 64;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
@@ -124,7 +131,7 @@ fn per_event(c: &mut Criterion) {
                     )
                 },
                 |event| emitter.emit(event),
-                BatchSize::SmallInput,
+                CHUNK,
             );
         });
         group.bench_function("progress_minimal", |b| {
@@ -135,15 +142,11 @@ fn per_event(c: &mut Criterion) {
                         .with_data("progress", 0.5)
                 },
                 |event| emitter.emit(event),
-                BatchSize::SmallInput,
+                CHUNK,
             );
         });
         group.bench_function("heartbeat", |b| {
-            b.iter_batched(
-                heartbeat,
-                |event| emitter.emit(event),
-                BatchSize::SmallInput,
-            );
+            b.iter_batched(heartbeat, |event| emitter.emit(event), CHUNK);
         });
         group.throughput(Throughput::Elements(2));
         let mut n = 0u64;
@@ -167,7 +170,7 @@ fn per_event(c: &mut Criterion) {
                     emitter.emit(started);
                     emitter.emit(completed)
                 },
-                BatchSize::SmallInput,
+                CHUNK,
             );
         });
         group.finish();
@@ -175,26 +178,50 @@ fn per_event(c: &mut Criterion) {
     }
 }
 
-/// `pairs` started+completed pairs of thread `lane`, from job `first` on.
-fn pairs(lane: u64, first: u64, pairs: u64) -> Vec<Event> {
-    let mut events = Vec::with_capacity(usize::try_from(pairs * 2).unwrap_or(0));
-    for n in first..first + pairs {
-        let id = format!("job-{lane}-{n:012}");
-        let millis = i64::try_from(n).unwrap_or(0);
-        events.push(job_event(
-            EventType::JobStarted,
-            &id,
-            millis,
-            ["images", "billing"],
-        ));
-        events.push(job_event(
-            EventType::JobCompleted,
-            &id,
-            millis + 40,
-            ["images", "billing"],
-        ));
+/// The kinds of events the two-thread benchmarks emit.
+#[derive(Clone, Copy)]
+enum Kind {
+    Progress,
+    StartedCompleted,
+    Heartbeat,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Progress => "progress",
+            Kind::StartedCompleted => "started_completed",
+            Kind::Heartbeat => "heartbeat",
+        }
     }
-    events
+
+    /// `count` events of thread `lane` (its own running job and worker), numbered from `first`.
+    fn events(self, lane: u64, first: u64, count: u64) -> Vec<Event> {
+        let mut events = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let tags = ["images", "billing"];
+        let mut n = first;
+        while (events.len() as u64) < count {
+            let millis = i64::try_from(n).unwrap_or(0);
+            match self {
+                Kind::Progress => {
+                    let id = format!("job-running-{lane}");
+                    events.push(job_event(EventType::JobProgressUpdated, &id, millis, tags));
+                }
+                Kind::StartedCompleted => {
+                    let id = format!("job-{lane}-{n:012}");
+                    events.push(job_event(EventType::JobStarted, &id, millis, tags));
+                    events.push(job_event(EventType::JobCompleted, &id, millis + 40, tags));
+                }
+                Kind::Heartbeat => {
+                    let mut beat = heartbeat();
+                    beat.worker_id = Some(format!("worker-{lane}"));
+                    events.push(beat);
+                }
+            }
+            n += 1;
+        }
+        events
+    }
 }
 
 fn two_threads(c: &mut Criterion) {
@@ -202,36 +229,58 @@ fn two_threads(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (label, with_monitor) in [("monitor", true), ("no_monitor", false)] {
         let (emitter, monitor) = setup(with_monitor);
-        let mut next = 0u64;
-        group.bench_function(format!("{label}/started_completed"), |b| {
-            b.iter_custom(|iters| {
-                // Two threads, `iters / 2` events each, built before the clock starts.
-                let per_thread = iters.div_ceil(4);
-                let first = next;
-                next += per_thread;
-                let barrier = Arc::new(Barrier::new(2));
-                let threads: Vec<_> = (0..2)
-                    .map(|lane| {
-                        let (emitter, barrier) = (emitter.clone(), Arc::clone(&barrier));
-                        std::thread::spawn(move || {
-                            let events = pairs(lane, first, per_thread);
-                            barrier.wait();
-                            let start = Instant::now();
-                            for event in events {
-                                emitter.emit(event);
-                            }
-                            start.elapsed()
+        for lane in 0..2 {
+            emitter.emit(job_event(
+                EventType::JobStarted,
+                &format!("job-running-{lane}"),
+                0,
+                ["images", "billing"],
+            ));
+            emitter.emit(Event::for_worker(
+                EventType::WorkerRegistered,
+                format!("worker-{lane}"),
+            ));
+        }
+        for kind in [Kind::Progress, Kind::StartedCompleted, Kind::Heartbeat] {
+            let mut next = 0u64;
+            group.bench_function(format!("{label}/{}", kind.name()), |b| {
+                b.iter_custom(|iters| {
+                    // Two threads, `iters / 2` events each, built in chunks outside the timed
+                    // sections.
+                    let per_thread = iters.div_ceil(2);
+                    let first = next;
+                    next += per_thread;
+                    let barrier = Arc::new(Barrier::new(2));
+                    let threads: Vec<_> = (0..2)
+                        .map(|lane| {
+                            let (emitter, barrier) = (emitter.clone(), Arc::clone(&barrier));
+                            std::thread::spawn(move || {
+                                barrier.wait();
+                                let mut emitting = Duration::ZERO;
+                                let mut sent = 0;
+                                while sent < per_thread {
+                                    let count = CHUNK_EVENTS.min(per_thread - sent);
+                                    let events = kind.events(lane, first + sent, count);
+                                    sent += events.len() as u64;
+                                    let start = Instant::now();
+                                    for event in events {
+                                        emitter.emit(event);
+                                    }
+                                    emitting += start.elapsed();
+                                }
+                                emitting
+                            })
                         })
-                    })
-                    .collect();
-                let elapsed: Vec<Duration> = threads
-                    .into_iter()
-                    .map(|thread| thread.join().unwrap_or_default())
-                    .collect();
-                // Both threads ran at once: the wall time is the longer of the two.
-                elapsed.into_iter().max().unwrap_or_default()
+                        .collect();
+                    let elapsed: Vec<Duration> = threads
+                        .into_iter()
+                        .map(|thread| thread.join().unwrap_or_default())
+                        .collect();
+                    // Both threads ran at once: the time is the longer thread's.
+                    elapsed.into_iter().max().unwrap_or_default()
+                });
             });
-        });
+        }
         drop(monitor);
     }
     group.finish();
@@ -347,5 +396,115 @@ fn status(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_event, two_threads, status);
+/// Reads every allocation of the events, so that both emitters get them equally warm in the
+/// cache (otherwise the monitor's reads would pay the cache misses that the drop pays without
+/// it).
+fn warm(events: &[Event]) {
+    fn touch(value: &Value) {
+        match value {
+            Value::String(text) => {
+                black_box(text.as_bytes().last());
+            }
+            Value::Array(items) => items.iter().for_each(touch),
+            Value::Object(map) => map.iter().for_each(|(key, value)| {
+                black_box(key.as_bytes().last());
+                touch(value);
+            }),
+            other => {
+                black_box(other);
+            }
+        }
+    }
+    for event in events {
+        black_box(event.job_id.as_ref().map(|id| id.as_bytes().last()));
+        black_box(event.worker_id.as_ref().map(|id| id.as_bytes().last()));
+        event.data.iter().for_each(|(key, value)| {
+            black_box(key.as_bytes().last());
+            touch(value);
+        });
+    }
+}
+
+/// Builds a chunk of events, numbered from its argument.
+type ChunkBuilder = fn(u64) -> Vec<Event>;
+
+/// The monitor's own cost per event, measured in pairs: each chunk of events is emitted to the
+/// emitter with the monitor and an identical chunk to the emitter without, in alternating
+/// order, both warmed alike, and the difference of the two times is summed. On a machine shared with other work,
+/// this cancels most of the drift that separate `monitor/...` and `no_monitor/...` runs see.
+fn marginal(c: &mut Criterion) {
+    let mut group = c.benchmark_group("marginal");
+    group.throughput(Throughput::Elements(1));
+    let (with, monitor) = setup(true);
+    let (without, _) = setup(false);
+    let kinds: [(&str, ChunkBuilder); 4] = [
+        ("progress", |_| {
+            (0..CHUNK_EVENTS)
+                .map(|i| {
+                    let millis = i64::try_from(i).unwrap_or(0);
+                    job_event(
+                        EventType::JobProgressUpdated,
+                        "job-running",
+                        millis,
+                        ["images", "billing"],
+                    )
+                })
+                .collect()
+        }),
+        ("progress_minimal", |_| {
+            (0..CHUNK_EVENTS)
+                .map(|_| {
+                    Event::for_job(EventType::JobProgressUpdated, "job-running")
+                        .with_timestamp(t0())
+                        .with_data("progress", 0.5)
+                })
+                .collect()
+        }),
+        ("heartbeat", |_| {
+            (0..CHUNK_EVENTS).map(|_| heartbeat()).collect()
+        }),
+        ("started_completed", |first| {
+            Kind::StartedCompleted.events(9, first, CHUNK_EVENTS)
+        }),
+    ];
+    for (name, build) in kinds {
+        let mut next = 0u64;
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                // The difference of each pair of chunks, per event; the sample is their median,
+                // so that a pair disturbed by other work on the machine cannot decide it.
+                let mut differences = Vec::new();
+                let mut sent = 0;
+                while sent < iters || differences.len() < 32 {
+                    let mut run = |emitter: &EventEmitter| {
+                        let events = build(next);
+                        next += CHUNK_EVENTS;
+                        warm(&events);
+                        let start = Instant::now();
+                        for event in events {
+                            emitter.emit(event);
+                        }
+                        start.elapsed().as_secs_f64()
+                    };
+                    let (with_monitor, without_monitor) = if differences.len() % 2 == 0 {
+                        let without_monitor = run(&without);
+                        (run(&with), without_monitor)
+                    } else {
+                        let with_monitor = run(&with);
+                        (with_monitor, run(&without))
+                    };
+                    differences.push((with_monitor - without_monitor) / CHUNK_EVENTS as f64);
+                    sent += CHUNK_EVENTS;
+                }
+                differences.sort_by(f64::total_cmp);
+                let median = differences[differences.len() / 2].max(0.0);
+                Duration::from_secs_f64(median * iters as f64)
+            });
+        });
+    }
+    group.finish();
+    drop(monitor);
+}
+
+criterion_group!(benches, per_event, marginal, two_threads, status);
 criterion_main!(benches);

@@ -5,7 +5,10 @@
 //! their events, and the complete status — the seed's `get_complete_status()` — is printed as
 //! JSON.
 
-#![allow(clippy::print_stdout, reason = "printing the status is the point of the example")]
+#![allow(
+    clippy::print_stdout,
+    reason = "printing the status is the point of the example"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,8 +2,9 @@
 //!
 //! The design (one writer connection and a pool of readers, `BEGIN IMMEDIATE`, claims that
 //! walk a partial index, counts kept by triggers, set-based batches) is documented on
-//! [`SqliteStore`], where users of the crate see it. `rows` maps jobs and workers to columns,
-//! `sql` holds the statements.
+//! [`SqliteStore`], where users of the crate see it. `options` opens a store, `connection` holds
+//! the writer and the readers, `rows` maps jobs and workers to columns, `sql` holds the
+//! statements and `ops` the steps the operations are made of.
 
 mod connection;
 mod ops;
@@ -58,8 +59,11 @@ use crate::job::Job;
 ///   write lock before reading: two processes never deadlock on an upgrade from a read lock.
 ///   A claim is a single `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …` statement: SQLite
 ///   takes the write lock when such a statement starts, so it is one write transaction with no
-///   upgrade either, and it costs one round trip to the connection's thread. Single-job inserts,
-///   updates and deletes are single statements too.
+///   upgrade either, and it costs one round trip to the connection's thread. (A claim of one job
+///   compares with `=` instead of `IN`: the temporary list `IN` builds, beside the one that
+///   buffers `RETURNING` rows, made glibc hand memory back and fault it in again on every claim,
+///   which quadrupled its cost.) Single-job inserts, updates and deletes are single statements
+///   too; an update that does not apply is explained inside a `BEGIN IMMEDIATE` transaction.
 /// - **Claims walk an index.** The partial index `jobs_ready (name, priority DESC, ready_at, id)
 ///   WHERE status = 'queued'` holds exactly the claimable order, so claiming `n` jobs of one name
 ///   reads `n` index entries (plus the not-yet-due ones it skips). For several names, each name's
@@ -73,7 +77,13 @@ use crate::job::Job;
 ///   `job_counts` exact, in the same transaction as the change.
 /// - **Batches are set-based.** `insert_many` and `update_many` bind up to 512 jobs per statement
 ///   (an `INSERT … VALUES (…), (…)` and an `UPDATE … FROM (VALUES …)`), cut in power-of-two chunks
-///   so that a few statement texts, prepared once per connection, serve every batch size.
+///   so that a few statement texts, prepared once per connection, serve every batch size. A
+///   batch update returns no rows: when fewer rows changed than updates were sent (a conflict, a
+///   missing job), the transaction is rolled back and the updates are applied one by one, each
+///   with its own result.
+/// - **Checkpoints are rarer.** The WAL is copied back into the database every 4,000 pages
+///   (SQLite's default is 1,000), so the write that pays for a checkpoint (a copy and two syncs)
+///   is one in a thousand or so: it stays out of the 99th percentile of claim latency.
 /// - **Exact values.** Timestamps are INTEGER nanoseconds since the epoch (exact round trips and
 ///   comparisons; the years 1677 to 2262 are storable), JSON values are TEXT. Every job field
 ///   reads back equal to what was written, except what the job's own serde form leaves out
@@ -520,6 +530,19 @@ impl JobStore for SqliteStore {
 
     async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
         const OPERATION: &str = "requeue_expired";
+        // The reaper asks often and the answer is usually "none": find out without the write
+        // lock first.
+        let expired = {
+            let mut conn = self.reader(OPERATION).await?;
+            sqlx::query(sql::ANY_EXPIRED)
+                .bind(bound_time(now))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(self.writer().error(OPERATION))?
+        };
+        if expired.is_none() {
+            return Ok(Vec::new());
+        }
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;

@@ -239,6 +239,10 @@ pub(super) const SELECT_EXPIRED: &str = concat!(
     " FROM jobs INDEXED BY jobs_held WHERE worker_id IS NOT NULL AND lease_expires_at < ?1"
 );
 
+/// Whether any held job's lease expired before `?1` (read before taking the write lock).
+pub(super) const ANY_EXPIRED: &str = "SELECT 1 FROM jobs INDEXED BY jobs_held \
+     WHERE worker_id IS NOT NULL AND lease_expires_at < ?1 LIMIT 1";
+
 /// Queued jobs not claimable until after `?1`, earliest first, at most `?2`. A scan of the
 /// queued jobs: the engine asks once, at start-up, and an index for it would cost every insert
 /// and claim a write.

@@ -69,6 +69,7 @@ async fn maintenance_queries_use_their_partial_indexes() {
     for (statement, params, index) in [
         (sql::PURGE_FINISHED, 1, "jobs_finished"),
         (sql::SELECT_EXPIRED, 1, "jobs_held"),
+        (sql::ANY_EXPIRED, 1, "jobs_held"),
         (sql::SELECT_HELD, 1, "jobs_held (worker_id=?)"),
         (sql::RENEW_LEASES, 2, "jobs_held (worker_id=?)"),
         (sql::SELECT_SCHEDULED, 2, "jobs_ready"),

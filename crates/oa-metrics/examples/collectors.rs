@@ -5,7 +5,10 @@
 //! per-tag figures, a worker, the recent jobs and part of the Prometheus exposition are
 //! printed.
 
-#![allow(clippy::print_stdout, reason = "printing the figures is the point of the example")]
+#![allow(
+    clippy::print_stdout,
+    reason = "printing the figures is the point of the example"
+)]
 
 use std::sync::Arc;
 
@@ -53,10 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         emitter.emit(job(EventType::JobQueued, 0));
         emitter.emit(job(EventType::JobStarted, 100));
         if n == 5 {
-            emitter.emit(
-                job(EventType::JobFailed, 100 + n * 1000)
-                    .with_data("error", json!({"kind": "timeout", "message": "took too long"})),
-            );
+            emitter.emit(job(EventType::JobFailed, 100 + n * 1000).with_data(
+                "error",
+                json!({"kind": "timeout", "message": "took too long"}),
+            ));
         } else {
             emitter.emit(job(EventType::JobCompleted, 100 + n * 1000));
         }
@@ -68,7 +71,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let summary = collectors.summary();
-    println!("jobs/summary:\n{}\n", serde_json::to_string_pretty(&summary)?);
+    println!(
+        "jobs/summary:\n{}\n",
+        serde_json::to_string_pretty(&summary)?
+    );
     for (tag, figures) in collectors.tag_metrics() {
         println!(
             "tag {tag:8} total {} success {:5.1}% p50 {:.3}s p99 {:.3}s",

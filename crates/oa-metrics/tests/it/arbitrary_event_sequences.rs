@@ -117,12 +117,16 @@ fn event() -> impl Strategy<Value = Event> {
             prop::sample::select(vec!["j1", "j2", "j3", "j4", "j5"]),
         ),
         prop::option::weighted(0.8, prop::sample::select(vec!["w1", "w2", "w3"])),
-        0i64..600,
+        prop_oneof![
+            20 => (0i64..600).prop_map(|s| s as f64),
+            1 => Just(-4e10),
+            1 => Just(2.5e11),
+        ],
         data(),
     )
         .prop_map(|(kind, job, worker, seconds, data)| {
             let mut event = Event::new(EventType::ALL[kind])
-                .with_timestamp(at(seconds as f64))
+                .with_timestamp(at(seconds))
                 .with_data_map(data);
             event.job_id = job.map(str::to_owned);
             event.worker_id = worker.map(str::to_owned);

@@ -30,7 +30,7 @@ use control::JobControl;
 /// stops gracefully.
 pub const SHUTDOWN_REASON: &str = "shutdown";
 
-/// Settings of a [`Worker`].
+/// Settings of a worker (see [`WorkerBuilder`]).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WorkerConfig {

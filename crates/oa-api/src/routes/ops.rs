@@ -1,0 +1,81 @@
+//! Our routes beside the seed's: running jobs, Prometheus, liveness and readiness.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use oa_metrics::{PROMETHEUS_CONTENT_TYPE, RunningJob};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::schema;
+use crate::state::ApiState;
+
+/// The jobs in flight, oldest start first, with progress and ETA.
+#[utoipa::path(
+    get,
+    path = "/jobs/running",
+    tag = "Jobs",
+    summary = "Jobs running or paused, with progress and ETA",
+    responses(
+        (status = 200, description = "Oldest start first", body = Vec<schema::RunningJob>),
+        (status = 401, description = "A read token is configured and missing", body = ErrorBody),
+    ),
+    security((), ("read_token" = []))
+)]
+pub(crate) async fn jobs_running(State(state): State<ApiState>) -> Json<Vec<RunningJob>> {
+    Json(state.metrics.running_jobs())
+}
+
+/// The Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "System",
+    summary = "Prometheus metrics (text format 0.0.4)",
+    responses(
+        (status = 200, description = "Counters, gauges and histograms prefixed `oa_`", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, description = "A read token is configured and missing", body = ErrorBody),
+    ),
+    security((), ("read_token" = []))
+)]
+pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
+    let mut response = state.metrics.prometheus_text().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE),
+    );
+    response
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "Probes",
+    summary = "Liveness probe",
+    responses((status = 200, description = "The server is alive", body = schema::ProbeResponse))
+)]
+pub(crate) async fn health() -> Json<schema::ProbeResponse> {
+    Json(schema::ProbeResponse { status: "ok" })
+}
+
+/// Readiness: the system is wired and not shutting down.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "Probes",
+    summary = "Readiness probe",
+    responses(
+        (status = 200, description = "Ready to serve", body = schema::ProbeResponse),
+        (status = 503, description = "Starting or shutting down", body = ErrorBody),
+    )
+)]
+pub(crate) async fn ready(
+    State(state): State<ApiState>,
+) -> Result<Json<schema::ProbeResponse>, ApiError> {
+    if state.readiness.is_ready() {
+        Ok(Json(schema::ProbeResponse { status: "ready" }))
+    } else {
+        Err(ApiError::NotReady)
+    }
+}

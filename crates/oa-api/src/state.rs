@@ -1,0 +1,153 @@
+//! [`ApiState`]: what every handler reads, and the [`Readiness`] flag of `GET /ready`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use oa_events::EventEmitter;
+use oa_metrics::{MetricsControl, MetricsQuery};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ApiConfig;
+use crate::sse::ReplayRing;
+
+/// Whether the system is ready to serve: `GET /ready` answers 200 when it is and 503 when it
+/// is not. Cheap to clone; clones share the flag.
+///
+/// A new state is ready: build it once the system is wired. The composition root may set it
+/// to not ready while it starts, and [`serve`](crate::serve) sets it to not ready when the
+/// shutdown begins, so that load balancers stop sending traffic.
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    fn new(ready: bool) -> Self {
+        Readiness(Arc::new(AtomicBool::new(ready)))
+    }
+
+    /// Sets the flag.
+    pub fn set_ready(&self, ready: bool) {
+        self.0.store(ready, Ordering::Release);
+    }
+
+    /// Reads the flag.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Everything the handlers read: the metrics (query and control traits), the emitter (for the
+/// live stream), the configuration, the replay ring, the readiness flag and the token that
+/// ends open streams. Cheap to clone (a few `Arc`s).
+///
+/// The replay ring subscribes to the emitter when the state is made, so a client can resume
+/// from any event emitted since (within the ring's size).
+///
+/// ```
+/// use std::sync::Arc;
+/// use oa_api::{ApiConfig, ApiState};
+/// use oa_events::EventEmitter;
+/// use oa_metrics::Collectors;
+///
+/// let emitter = EventEmitter::new();
+/// let collectors = Arc::new(Collectors::default());
+/// collectors.attach(&emitter);
+/// let state = ApiState::new(collectors.clone(), collectors, emitter, ApiConfig::default());
+/// assert!(state.readiness().is_ready());
+/// ```
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) metrics: Arc<dyn MetricsQuery>,
+    pub(crate) control: Arc<dyn MetricsControl>,
+    pub(crate) emitter: EventEmitter,
+    pub(crate) config: Arc<ApiConfig>,
+    pub(crate) ring: Arc<ReplayRing>,
+    pub(crate) readiness: Readiness,
+    pub(crate) streams_end: CancellationToken,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("emitter", &self.emitter)
+            .field("config", &self.config)
+            .field("ready", &self.readiness.is_ready())
+            .field("streams_ended", &self.streams_end.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    /// A state over `metrics` and `control` (often the same object: a monitor, or
+    /// `oa_metrics::Collectors`), streaming the events of `emitter`.
+    #[must_use]
+    pub fn new(
+        metrics: Arc<dyn MetricsQuery>,
+        control: Arc<dyn MetricsControl>,
+        emitter: EventEmitter,
+        config: ApiConfig,
+    ) -> Self {
+        let ring = Arc::new(ReplayRing::new(&emitter, config.replay_ring_size));
+        ApiState {
+            metrics,
+            control,
+            emitter,
+            config: Arc::new(config),
+            ring,
+            readiness: Readiness::new(true),
+            streams_end: CancellationToken::new(),
+        }
+    }
+
+    /// Ends the open event streams when `token` is cancelled (besides
+    /// [`close_streams`](Self::close_streams) and [`serve`](crate::serve)'s shutdown). Give
+    /// it your application's shutdown token when you serve [`router`](crate::router) yourself:
+    /// an open stream would otherwise keep a graceful shutdown waiting.
+    #[must_use]
+    pub fn with_shutdown_token(mut self, token: &CancellationToken) -> Self {
+        self.streams_end = token.child_token();
+        self
+    }
+
+    /// The same state with the configuration's bind address set to `address` (it decides
+    /// whether control routes work without a token).
+    #[must_use]
+    pub fn with_bind_address(mut self, address: SocketAddr) -> Self {
+        if self.config.bind_address != address {
+            let mut config = (*self.config).clone();
+            config.bind_address = address;
+            self.config = Arc::new(config);
+        }
+        self
+    }
+
+    /// The readiness flag of `GET /ready`.
+    #[must_use]
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &ApiConfig {
+        &self.config
+    }
+
+    /// The emitter whose events the live stream serves.
+    #[must_use]
+    pub fn emitter(&self) -> &EventEmitter {
+        &self.emitter
+    }
+
+    /// Ends every open event stream now (and every stream opened later).
+    pub fn close_streams(&self) {
+        self.streams_end.cancel();
+    }
+
+    /// The token whose cancellation ends the event streams.
+    #[must_use]
+    pub fn streams_token(&self) -> &CancellationToken {
+        &self.streams_end
+    }
+}

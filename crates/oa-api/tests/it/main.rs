@@ -1,0 +1,14 @@
+//! Integration tests of oa-api (one binary; modules named after what they pin).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "in tests a panic is a failed assertion, with its location"
+)]
+
+mod support;
+
+mod control_routes_follow_the_token_rules;
+mod cors_and_request_ids;
+mod errors_are_json_with_codes;
+mod event_stream_replays_and_resumes;
+mod read_routes_answer_the_seed_shapes;

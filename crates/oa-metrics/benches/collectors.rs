@@ -9,7 +9,8 @@
 //! - `record/started_completed`: a job started then completed (2 tags, a priority); the time
 //!   is per event.
 //! - `record/heartbeat`: a heartbeat of a known worker.
-//! - `read/complete_status`: with 1,000 workers and 100 tags known.
+//! - `floor/...`: what an engine-shaped event costs without any collector: emitted to an
+//!   emitter without handlers, or just dropped (the monitor's benchmarks include this).
 
 use std::hint::black_box;
 
@@ -104,12 +105,13 @@ fn record(c: &mut Criterion) {
                 collectors.record(&completed);
                 (started, completed)
             },
-            BatchSize::SmallInput,
+            BatchSize::NumIterations(64),
         );
     });
     group.finish();
     let emitter = oa_events::EventEmitter::new();
     let mut group = c.benchmark_group("floor");
+    group.throughput(Throughput::Elements(1));
     group.bench_function("emit_full_event_no_handler", |b| {
         b.iter_batched(
             || {
@@ -121,7 +123,7 @@ fn record(c: &mut Criterion) {
                 )
             },
             |e| emitter.emit(e),
-            BatchSize::SmallInput,
+            BatchSize::NumIterations(64),
         );
     });
     group.bench_function("emit_min_progress_no_handler", |b| {
@@ -131,7 +133,7 @@ fn record(c: &mut Criterion) {
                     .with_data("progress", 0.5)
             },
             |e| emitter.emit(e),
-            BatchSize::SmallInput,
+            BatchSize::NumIterations(64),
         );
     });
     group.bench_function("drop_full_event", |b| {
@@ -145,7 +147,7 @@ fn record(c: &mut Criterion) {
                 )
             },
             drop,
-            BatchSize::SmallInput,
+            BatchSize::NumIterations(64),
         );
     });
     group.finish();

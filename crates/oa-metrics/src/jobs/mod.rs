@@ -2,6 +2,7 @@
 
 mod group;
 mod in_flight;
+mod maintenance;
 mod read;
 mod state;
 mod tags;

@@ -43,7 +43,8 @@ use crate::sampler::{self, QueueDepthSample, Sampler};
 /// ```
 pub struct Monitor {
     collectors: Collectors,
-    attachment: Option<(EventEmitter, SubscriptionId)>,
+    /// The emitter the handler is registered on, and the handler's id.
+    attachment: Mutex<Option<(EventEmitter, SubscriptionId)>>,
     sampler: Mutex<Option<Sampler>>,
     sampling_errors: Arc<AtomicU64>,
 }
@@ -51,7 +52,7 @@ pub struct Monitor {
 impl fmt::Debug for Monitor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Monitor")
-            .field("attached", &self.attachment.is_some())
+            .field("attached", &lock(&self.attachment).is_some())
             .field("enabled", &self.is_enabled())
             .field("entries", &self.entry_counts())
             .finish_non_exhaustive()
@@ -153,7 +154,7 @@ impl Monitor {
     ) -> Monitor {
         Monitor {
             collectors,
-            attachment,
+            attachment: Mutex::new(attachment),
             sampler: Mutex::new(None),
             sampling_errors: Arc::new(AtomicU64::new(0)),
         }
@@ -190,8 +191,28 @@ impl Monitor {
 
     /// The emitter the monitor is attached to, if any.
     #[must_use]
-    pub fn emitter(&self) -> Option<&EventEmitter> {
-        self.attachment.as_ref().map(|(emitter, _)| emitter)
+    pub fn emitter(&self) -> Option<EventEmitter> {
+        lock(&self.attachment)
+            .as_ref()
+            .map(|(emitter, _)| emitter.clone())
+    }
+
+    /// Attaches the monitor to `emitter` (one sync handler for the three collectors), detaching
+    /// it from the emitter it was attached to, if any. The system figures then report this
+    /// emitter's drop and failure counts.
+    pub fn attach(&self, emitter: &EventEmitter) {
+        let subscription = self.collectors.attach(emitter);
+        let previous = lock(&self.attachment).replace((emitter.clone(), subscription));
+        if let Some((previous, subscription)) = previous {
+            previous.off(subscription);
+        }
+    }
+
+    /// Detaches the monitor from its emitter; the figures stay. Returns whether it was
+    /// attached.
+    pub fn detach(&self) -> bool {
+        let attachment = lock(&self.attachment).take();
+        attachment.is_some_and(|(emitter, subscription)| emitter.off(subscription))
     }
 
     /// `{jobs, workers: {active_count, workers}, system, tags, priorities, recent_jobs}`, the
@@ -287,9 +308,7 @@ impl Monitor {
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        if let Some((emitter, subscription)) = self.attachment.take() {
-            emitter.off(subscription);
-        }
+        self.detach();
     }
 }
 

@@ -29,6 +29,32 @@ fn new_attaches_and_drop_detaches() {
 }
 
 #[test]
+fn a_monitor_moves_between_emitters() {
+    let first = EventEmitter::new();
+    let second = EventEmitter::new();
+    let monitor = Monitor::builder().build_detached().unwrap();
+    assert!(monitor.emitter().is_none());
+    assert!(!monitor.detach());
+    monitor.attach(&first);
+    first.emit(Event::new(EventType::SystemStartup));
+    monitor.attach(&second);
+    assert_eq!(first.stats().sync_handlers, 0, "detached from the first");
+    first.emit(Event::new(EventType::SystemStartup));
+    second.emit(Event::new(EventType::SystemShutdown));
+    let counts = monitor.event_counts();
+    assert_eq!(counts[&EventType::SystemStartup], 1);
+    assert_eq!(counts[&EventType::SystemShutdown], 1);
+    assert!(monitor.detach());
+    assert_eq!(second.stats().sync_handlers, 0);
+    second.emit(Event::new(EventType::SystemShutdown));
+    assert_eq!(
+        monitor.event_counts()[&EventType::SystemShutdown],
+        1,
+        "the figures stay"
+    );
+}
+
+#[test]
 fn a_detached_monitor_is_fed_by_hand() {
     let monitor = Monitor::builder().build_detached().unwrap();
     assert!(monitor.emitter().is_none());

@@ -92,7 +92,7 @@ pub use job::{Job, JobError, LOST_KIND, LostOutcome};
 pub use manager::{JobManager, JobManagerBuilder, ManagerConfig, NewJob};
 pub use retry::RetryPolicy;
 pub use status::{JobStatus, Priority};
-pub use store::{JobStore, MemoryStore, SqliteStore, SqliteStoreOptions};
+pub use store::{JobStore, MemoryStore, PgStore, PgStoreOptions, SqliteStore, SqliteStoreOptions};
 pub use worker::{
     HandlerFuture, JobContext, JobHandler, SHUTDOWN_REASON, WorkerBuilder, WorkerConfig,
     WorkerHandle, WorkerPool,

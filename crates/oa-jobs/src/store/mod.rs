@@ -6,6 +6,7 @@
 //! Every implementation passes the same test suite (`tests/it/store_suite.rs`).
 
 mod memory;
+mod postgres;
 mod sqlite;
 mod types;
 
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use memory::MemoryStore;
+pub use postgres::{PgStore, PgStoreOptions};
 pub use sqlite::{SqliteStore, SqliteStoreOptions, SqliteSynchronous};
 pub use types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
@@ -117,6 +119,15 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 
     /// Deletes final jobs that finished before `finished_before`; returns how many.
     async fn purge_finished(&self, finished_before: DateTime<Utc>) -> Result<u64>;
+
+    /// A signal that fires when jobs may have become claimable through another process (the
+    /// PostgreSQL store's `LISTEN/NOTIFY`), so that idle workers claim at once rather than at
+    /// their next poll. Only a hint: a signal may come with nothing to claim, and one may be
+    /// missed, so workers still poll. `None` (the default) when the store has no such signal;
+    /// jobs created in this process wake its workers directly.
+    fn claimable_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// Checks an update against the state machine (shared by the implementations).

@@ -361,6 +361,12 @@ pub(crate) async fn register(worker: &WorkerShared) -> Result<()> {
 
 async fn claim_loop(worker: Arc<WorkerShared>) {
     let shared = &worker.manager;
+    // Jobs made claimable by other processes (a hint from stores that have one; never fires
+    // otherwise).
+    let store_wake = shared
+        .store
+        .claimable_signal()
+        .unwrap_or_else(|| Arc::new(tokio::sync::Notify::new()));
     loop {
         if worker.stopped.is_cancelled() || worker.killed.is_cancelled() {
             return;
@@ -368,6 +374,9 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
         let notified = shared.work_available.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        let store_notified = store_wake.notified();
+        tokio::pin!(store_notified);
+        store_notified.as_mut().enable();
         let free = worker.slots.available_permits();
         if free == 0 {
             tokio::select! {
@@ -407,6 +416,7 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
             () = worker.stopped.cancelled() => return,
             () = worker.killed.cancelled() => return,
             () = &mut notified => {}
+            () = &mut store_notified => {}
             () = tokio::time::sleep(worker.config.poll_interval) => {}
         }
     }

@@ -9,6 +9,9 @@
 mod job_lifecycles_emit_the_table;
 mod lost_workers_give_their_jobs_back;
 mod manager_operations;
+mod postgres_claim_race;
+mod postgres_store;
+mod postgres_support;
 mod sqlite_claim_race;
 mod sqlite_durability;
 mod sqlite_store;

@@ -22,12 +22,14 @@ use serde_json::{Value, json};
 pub(crate) struct Harness {
     pub(crate) store: Arc<dyn JobStore>,
     _dir: Option<tempfile::TempDir>,
+    _schema: Option<crate::postgres_support::PgSchema>,
 }
 
 async fn memory() -> Harness {
     Harness {
         store: Arc::new(MemoryStore::new()),
         _dir: None,
+        _schema: None,
     }
 }
 
@@ -40,6 +42,7 @@ async fn sqlite_file() -> Harness {
     Harness {
         store: Arc::new(store),
         _dir: Some(dir),
+        _schema: None,
     }
 }
 
@@ -47,7 +50,18 @@ async fn sqlite_memory() -> Harness {
     Harness {
         store: Arc::new(SqliteStore::in_memory().await.unwrap()),
         _dir: None,
+        _schema: None,
     }
+}
+
+/// A PostgreSQL store in a schema of its own, or `None` when no test server is configured.
+async fn postgres() -> Option<Harness> {
+    let schema = crate::postgres_support::PgSchema::new()?;
+    Some(Harness {
+        store: Arc::new(schema.open().await),
+        _dir: None,
+        _schema: Some(schema),
+    })
 }
 
 mod claims;
@@ -63,6 +77,8 @@ use self::liveness::*;
 use self::maintenance::*;
 
 /// Instantiates every test of the suite for one backend: `store_suite!(module => open_fn);`.
+/// `open_fn` returns a [`Harness`], or an `Option<Harness>` that is `None` when the backend is
+/// not available here (the tests then pass without running; the function says why).
 macro_rules! store_suite {
     ($backend:ident => $open:path) => {
         mod $backend {
@@ -91,7 +107,9 @@ macro_rules! store_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let harness = $open().await;
+                let Some(harness) = Option::<super::Harness>::from($open().await) else {
+                    return;
+                };
                 super::$test(Arc::clone(&harness.store)).await;
             }
         )+
@@ -102,6 +120,7 @@ macro_rules! store_suite {
 store_suite!(memory_store => super::memory);
 store_suite!(sqlite_file_store => super::sqlite_file);
 store_suite!(sqlite_memory_store => super::sqlite_memory);
+store_suite!(postgres_store => super::postgres);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.

@@ -1,0 +1,583 @@
+//! The PostgreSQL store: one queue shared by worker processes on many machines.
+//!
+//! The design (claims with `FOR UPDATE SKIP LOCKED`, row locks for the reapers, counts kept by
+//! triggers in per-session rows, set-based batches, `LISTEN/NOTIFY` as a hint) is documented on
+//! [`PgStore`], where users of the crate see it. `rows` maps jobs and workers to columns, `sql`
+//! holds the statements, `ops` the steps the operations share, `listen` the wake-up hint.
+
+mod listen;
+mod ops;
+mod options;
+mod rows;
+mod sql;
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{Postgres, QueryBuilder, Row};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use self::ops::{
+    apply_update, decode_jobs, first_duplicate, is_unique_violation, release_all, update_distinct,
+    write_job,
+};
+pub use self::options::PgStoreOptions;
+use self::rows::{EncodedJob, JobColumns, bound_time, decode_status, decode_time, decode_worker};
+use super::JobStore;
+use super::check_update;
+use super::types::{
+    ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
+    WorkerRecord, WorkerState,
+};
+use crate::error::{Error, Result};
+use crate::job::Job;
+
+/// How many counter rows (of sessions past and present) make `count_by_status` fold the rows
+/// of ended sessions into one per status.
+const FOLD_COUNTS_ABOVE: i64 = 512;
+
+/// Jobs and workers in a PostgreSQL database: the store for many machines.
+///
+/// Cheap to clone (the clones share the connection pool). Open it with [`PgStore::connect`] or
+/// [`PgStoreOptions`].
+///
+/// # Design
+///
+/// - **Claims skip locked rows.** A claim is one statement: it picks the next jobs in claim
+///   order with `FOR UPDATE SKIP LOCKED` and marks them running. Claimers in any number of
+///   processes never wait for each other and never get the same job. The partial index
+///   `jobs_ready (name, priority DESC, ready_at, id) WHERE status = 'queued'` holds exactly the
+///   claimable order, so a claim of `n` jobs of one name reads about `n` index entries; for
+///   several names, each name's first `n` are taken from the index and the best `n` kept.
+/// - **Reapers lock rows, so each lost job is released once.** Declaring a worker offline
+///   locks its record first (of two reapers, the second waits, then sees it offline and does
+///   nothing; a heartbeat takes the same lock), then its jobs. Expired leases are selected with
+///   `FOR UPDATE SKIP LOCKED`: a job another reaper (or the worker finishing it) holds is left
+///   to it, and a job released meanwhile no longer matches. The changes follow
+///   [`Job::release_lost`] exactly: the rows are read, changed in Rust and written back in the
+///   same transaction.
+/// - **Optimistic updates.** An update is one conditional statement (`WHERE status =
+///   expected`); only when it changes nothing does the store lock the row to tell a conflict,
+///   a missing job and a forbidden move apart. Batches (`insert_many`, `update_many`) bind one
+///   array per column and read them with `unnest`, one statement per 2,048 jobs.
+/// - **Counting reads a few rows.** Triggers keep `job_counts` exact in the same transaction
+///   as each change. Each database session writes rows of its own, so that concurrent commits
+///   never queue on a counter; the rows of ended sessions are folded together when they pile up.
+/// - **A wake-up hint.** The triggers `NOTIFY oa_jobs_claimable` (with no payload) when a job
+///   becomes queued. [`claimable_signal`](JobStore::claimable_signal) starts one listening
+///   connection per store and wakes the workers of this process; workers still poll, so a lost
+///   notification only delays a claim by their poll interval.
+/// - **Bounded purges.** Retention deletes at most 1,000 jobs per transaction, repeating until
+///   none is left, so that a large purge never holds locks or bloats one transaction.
+/// - **Exact values.** Timestamps are BIGINT nanoseconds since the epoch, as in the SQLite
+///   store (TIMESTAMPTZ keeps microseconds, and the engine's clock has nanoseconds); JSON
+///   values are JSONB; ids and names sort by bytes (`COLLATE "C"`). Every job field reads back
+///   equal to what was written, except what the job's own serde form leaves out. Text and JSON
+///   strings cannot hold the character U+0000 (PostgreSQL refuses it).
+/// - **Migrations are embedded** (`migrations/postgres/*.sql`) and run on open under
+///   PostgreSQL's advisory lock, so processes starting at once apply them once. They are
+///   recorded in the table `oa_jobs_migrations`.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    pool: PgPool,
+    /// The settings of the pool's connections, for the listening one.
+    connect: PgConnectOptions,
+    /// The wake-up signal, once a worker asked for it.
+    signal: OnceLock<Arc<Notify>>,
+    /// Stops the listening task when the store closes or is dropped.
+    stop: CancellationToken,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` with the default options and brings its schema up to
+    /// date.
+    ///
+    /// # Errors
+    /// As [`PgStoreOptions::new`] and [`PgStoreOptions::open`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        PgStoreOptions::new(url)?.open().await
+    }
+
+    /// Closes the connections once the calls in progress are done; later calls fail with
+    /// [`Error::Database`]. Dropping every clone of the store also closes it.
+    pub async fn close(&self) {
+        self.shared.stop.cancel();
+        self.shared.pool.close().await;
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    /// Counts by status, and how many counter rows there are.
+    async fn read_counts(&self) -> Result<(StatusCounts, i64)> {
+        const OPERATION: &str = "count_by_status";
+        let rows = sqlx::query(sql::SELECT_COUNTS)
+            .fetch_all(self.pool())
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let mut counts = StatusCounts::default();
+        let mut slots = 0;
+        for row in &rows {
+            let status = decode_status(row, "job_counts", 0)?;
+            let count: i64 = row.try_get(1).map_err(Error::database(OPERATION))?;
+            let count = u64::try_from(count).map_err(|_| Error::CorruptRecord {
+                id: "job_counts".to_owned(),
+                message: format!("negative count {count} for status `{status}`"),
+            })?;
+            counts.set(status, count);
+            slots += row
+                .try_get::<i64, _>(2)
+                .map_err(Error::database(OPERATION))?;
+        }
+        Ok((counts, slots))
+    }
+
+    /// Folds the counter rows of ended sessions into one row per status, unless another
+    /// session is doing it.
+    async fn fold_counts(&self) -> Result<()> {
+        const OPERATION: &str = "count_by_status";
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let locked: bool = sqlx::query_scalar(sql::TRY_LOCK_FOLD)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        if locked {
+            sqlx::query(sql::FOLD_COUNTS)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::database(OPERATION))?;
+        }
+        tx.commit().await.map_err(Error::database(OPERATION))
+    }
+}
+
+#[async_trait]
+impl JobStore for PgStore {
+    async fn insert(&self, job: &Job) -> Result<()> {
+        let query = EncodedJob::new(job)?.bind(sqlx::query(sql::INSERT_JOB));
+        match query.execute(self.pool()).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(Error::DuplicateJob {
+                job_id: job.id.clone(),
+            }),
+            Err(e) => Err(Error::database("insert")(e)),
+        }
+    }
+
+    async fn insert_many(&self, jobs: &[Job]) -> Result<()> {
+        const OPERATION: &str = "insert_many";
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut encoded = jobs
+            .iter()
+            .map(EncodedJob::new)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .peekable();
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        while encoded.peek().is_some() {
+            let mut columns = JobColumns::with_capacity(encoded.len().min(sql::MAX_BATCH));
+            for job in encoded.by_ref().take(sql::MAX_BATCH) {
+                columns.push(job);
+            }
+            if let Err(e) = columns
+                .bind(sqlx::query(sql::INSERT_JOBS))
+                .execute(&mut *tx)
+                .await
+            {
+                if !is_unique_violation(&e) {
+                    return Err(Error::database(OPERATION)(e));
+                }
+                tx.rollback().await.map_err(Error::database(OPERATION))?;
+                return Err(first_duplicate(&mut conn, jobs).await?);
+            }
+        }
+        tx.commit().await.map_err(Error::database(OPERATION))
+    }
+
+    async fn get(&self, job_id: &str) -> Result<Option<Job>> {
+        let row = sqlx::query(sql::SELECT_JOB)
+            .bind(job_id.to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(Error::database("get"))?;
+        row.as_ref().map(rows::decode_job).transpose()
+    }
+
+    async fn update(&self, update: &JobUpdate) -> Result<()> {
+        const OPERATION: &str = "update";
+        let encoded = if check_update(update, update.expected).is_ok() {
+            Some(EncodedJob::new(&update.job)?)
+        } else {
+            // The move is forbidden whatever is stored: report it as the memory store does,
+            // from the stored status (a conflict takes precedence), below. Nothing is written.
+            None
+        };
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        if let Some(encoded) = encoded
+            && write_job(&mut conn, encoded, update.expected, OPERATION).await?
+        {
+            return Ok(());
+        }
+        // Not written: the job is missing, in another status, or the move is forbidden. Find
+        // out which with the row locked, so that the answer holds (and an update that became
+        // possible meanwhile is applied).
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let result = apply_update(&mut tx, update, OPERATION).await?;
+        tx.commit().await.map_err(Error::database(OPERATION))?;
+        result
+    }
+
+    async fn update_many(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
+        const OPERATION: &str = "update_many";
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let mut ids = HashSet::with_capacity(updates.len());
+        if updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
+            if let Some(results) = update_distinct(&mut tx, updates).await? {
+                tx.commit().await.map_err(Error::database(OPERATION))?;
+                return Ok(results);
+            }
+            // Some update did not apply: undo the batch and apply the updates one by one, each
+            // succeeding or failing on its own.
+            tx.rollback().await.map_err(Error::database(OPERATION))?;
+            tx = sqlx::Connection::begin(&mut *conn)
+                .await
+                .map_err(Error::database(OPERATION))?;
+        }
+        // In order: a job updated twice in one batch sees its first update.
+        let mut results = Vec::with_capacity(updates.len());
+        for update in updates {
+            results.push(apply_update(&mut tx, update, OPERATION).await?);
+        }
+        tx.commit().await.map_err(Error::database(OPERATION))?;
+        Ok(results)
+    }
+
+    async fn delete(&self, job_id: &str) -> Result<bool> {
+        let done = sqlx::query(sql::DELETE_JOB)
+            .bind(job_id.to_owned())
+            .execute(self.pool())
+            .await
+            .map_err(Error::database("delete"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list(&self, filter: &JobFilter, page: Page) -> Result<JobPage> {
+        let mut query = QueryBuilder::<Postgres>::new(sql::LIST_JOBS);
+        if !filter.statuses.is_empty() {
+            let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+            query
+                .push(" AND status = ANY(")
+                .push_bind(statuses)
+                .push(")");
+        }
+        if let Some(name) = &filter.name {
+            query.push(" AND name = ").push_bind(name.clone());
+        }
+        if let Some(tag) = &filter.tag {
+            // `?` is JSONB's "contains this string as an element" (no placeholder: sqlx
+            // numbers PostgreSQL's parameters `$n`).
+            query.push(" AND tags ? ").push_bind(tag.clone());
+        }
+        if let Some(priority) = filter.priority {
+            // A rank is 0 to 3.
+            let rank = i16::try_from(priority.rank()).unwrap_or(i16::MAX);
+            query.push(" AND priority = ").push_bind(rank);
+        }
+        if let Some(worker_id) = &filter.worker_id {
+            query.push(" AND worker_id = ").push_bind(worker_id.clone());
+        }
+        // One row more than the page tells whether a next page exists.
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(page.limit) + 1)
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+        let rows = query
+            .build()
+            .fetch_all(self.pool())
+            .await
+            .map_err(Error::database("list"))?;
+        let limit = page.limit as usize;
+        let more = rows.len() > limit;
+        let jobs = decode_jobs(&rows[..rows.len().min(limit)])?;
+        Ok(JobPage {
+            jobs,
+            next_offset: more.then(|| page.offset + u64::from(page.limit)),
+        })
+    }
+
+    async fn count_by_status(&self) -> Result<StatusCounts> {
+        let (counts, slots) = self.read_counts().await?;
+        if slots > FOLD_COUNTS_ABOVE {
+            self.fold_counts().await?;
+        }
+        Ok(counts)
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
+        let mut names: Vec<&str> = request.names.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        if request.limit == 0 || names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = rows::encode_time("now", request.now)?;
+        let lease = rows::encode_time("lease_until", request.lease_until)?;
+        let query = sqlx::query(if names.len() == 1 {
+            sql::CLAIM_ONE_NAME
+        } else {
+            sql::CLAIM_MANY_NAMES
+        })
+        .bind(now)
+        .bind(request.worker_id.clone())
+        .bind(lease);
+        let query = match names.as_slice() {
+            [name] => query.bind((*name).to_owned()),
+            many => query.bind(many.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()),
+        };
+        let rows = query
+            .bind(i64::from(request.limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(Error::database("claim"))?;
+        let mut jobs = decode_jobs(&rows)?;
+        // RETURNING gives no order: restore the claim order.
+        jobs.sort_by(|a, b| {
+            let key = |job: &Job| {
+                (
+                    std::cmp::Reverse(job.priority.rank()),
+                    job.queued_at.unwrap_or(job.created_at),
+                )
+            };
+            key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(jobs)
+    }
+
+    async fn register_worker(&self, record: &WorkerRecord) -> Result<()> {
+        rows::bind_worker(sqlx::query(sql::UPSERT_WORKER), record)?
+            .execute(self.pool())
+            .await
+            .map_err(Error::database("register_worker"))?;
+        Ok(())
+    }
+
+    async fn heartbeat(
+        &self,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<HeartbeatOutcome> {
+        const OPERATION: &str = "heartbeat";
+        let now = rows::encode_time("now", now)?;
+        let lease = rows::encode_time("lease_until", lease_until)?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let row = sqlx::query(sql::LOCK_WORKER_STATE)
+            .bind(worker_id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let Some(row) = row else {
+            return Err(Error::WorkerNotFound {
+                worker_id: worker_id.to_owned(),
+            });
+        };
+        let revived = rows::worker_state(&row, worker_id, 0)? == WorkerState::Offline;
+        sqlx::query(sql::WORKER_HEARTBEAT)
+            .bind(worker_id.to_owned())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let rows = sqlx::query(sql::RENEW_LEASES)
+            .bind(worker_id.to_owned())
+            .bind(lease)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let mut held = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job_id: String = row.try_get(0).map_err(Error::database(OPERATION))?;
+            let status = decode_status(row, &job_id, 1)?;
+            held.push(HeldJob { job_id, status });
+        }
+        held.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        tx.commit().await.map_err(Error::database(OPERATION))?;
+        Ok(HeartbeatOutcome { held, revived })
+    }
+
+    async fn list_workers(&self) -> Result<Vec<WorkerRecord>> {
+        let rows = sqlx::query(sql::LIST_WORKERS)
+            .fetch_all(self.pool())
+            .await
+            .map_err(Error::database("list_workers"))?;
+        rows.iter().map(decode_worker).collect()
+    }
+
+    async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>> {
+        let row = sqlx::query(sql::SELECT_WORKER)
+            .bind(worker_id.to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(Error::database("get_worker"))?;
+        row.as_ref().map(decode_worker).transpose()
+    }
+
+    async fn mark_worker_offline(
+        &self,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+        heartbeat_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<Job>>> {
+        const OPERATION: &str = "mark_worker_offline";
+        let now_nanos = rows::encode_time("now", now)?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let row = sqlx::query(sql::LOCK_WORKER_STATE)
+            .bind(worker_id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let state = rows::worker_state(&row, worker_id, 0)?;
+        let last_heartbeat: i64 = row.try_get(1).map_err(|e| Error::CorruptRecord {
+            id: worker_id.to_owned(),
+            message: format!("column `last_heartbeat_at`: {e}"),
+        })?;
+        if state == WorkerState::Offline
+            || heartbeat_before.is_some_and(|cutoff| decode_time(last_heartbeat) >= cutoff)
+        {
+            return Ok(None);
+        }
+        sqlx::query(sql::WORKER_OFFLINE)
+            .bind(worker_id.to_owned())
+            .bind(now_nanos)
+            .bind(reason.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let rows = sqlx::query(sql::LOCK_HELD)
+            .bind(worker_id.to_owned())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let changed = release_all(&mut tx, &rows, now, OPERATION).await?;
+        tx.commit().await.map_err(Error::database(OPERATION))?;
+        Ok(Some(changed))
+    }
+
+    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+        const OPERATION: &str = "requeue_expired";
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let rows = sqlx::query(sql::LOCK_EXPIRED)
+            .bind(bound_time(now))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let changed = release_all(&mut tx, &rows, now, OPERATION).await?;
+        tx.commit().await.map_err(Error::database(OPERATION))?;
+        Ok(changed)
+    }
+
+    async fn scheduled_after(&self, after: DateTime<Utc>, limit: u32) -> Result<Vec<Job>> {
+        let rows = sqlx::query(sql::SELECT_SCHEDULED)
+            .bind(bound_time(after))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(Error::database("scheduled_after"))?;
+        decode_jobs(&rows)
+    }
+
+    async fn purge_finished(&self, finished_before: DateTime<Utc>) -> Result<u64> {
+        let mut purged = 0;
+        loop {
+            let done = sqlx::query(sql::PURGE_FINISHED)
+                .bind(bound_time(finished_before))
+                .bind(sql::PURGE_BATCH)
+                .execute(self.pool())
+                .await
+                .map_err(Error::database("purge_finished"))?;
+            purged += done.rows_affected();
+            if done.rows_affected() < sql::PURGE_BATCH.unsigned_abs() {
+                return Ok(purged);
+            }
+        }
+    }
+
+    fn claimable_signal(&self) -> Option<Arc<Notify>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let signal = self.shared.signal.get_or_init(|| {
+            let signal = Arc::new(Notify::new());
+            runtime.spawn(listen::listen(
+                self.shared.connect.clone(),
+                Arc::clone(&signal),
+                self.shared.stop.clone(),
+            ));
+            signal
+        });
+        Some(Arc::clone(signal))
+    }
+}

@@ -1,0 +1,209 @@
+//! How a [`PgStore`] is opened: the options, the connection settings, the migrations.
+
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Connection, SqlSafeStr};
+use tokio_util::sync::CancellationToken;
+
+use super::{PgStore, Shared};
+use crate::error::{Error, Result};
+
+/// The table that records the applied migrations (in the store's schema). Not sqlx's default
+/// name, so that an application sharing the schema keeps its own migrations apart.
+const MIGRATIONS_TABLE: &str = "oa_jobs_migrations";
+
+/// The embedded migrations, in order.
+fn migrations() -> Vec<Migration> {
+    vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        include_str!("../../../migrations/postgres/0001_init.sql").into_sql_str(),
+        false,
+    )]
+}
+
+/// The migrator of a store whose schema is `schema` (the connection's first schema when `None`).
+fn migrator(schema: Option<&str>) -> Migrator {
+    static MIGRATIONS: OnceLock<Vec<Migration>> = OnceLock::new();
+    let mut migrator = Migrator::with_migrations(MIGRATIONS.get_or_init(migrations).clone());
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    if let Some(schema) = schema {
+        migrator.create_schema(schema.to_owned());
+    }
+    migrator
+}
+
+/// How to open a [`PgStore`]: a builder.
+///
+/// ```no_run
+/// # async fn example() -> oa_jobs::Result<()> {
+/// use std::time::Duration;
+/// use oa_jobs::PgStoreOptions;
+///
+/// let store = PgStoreOptions::new("postgres://oa:secret@db.internal/jobs")?
+///     .max_connections(20)
+///     .statement_timeout(Some(Duration::from_secs(10)))
+///     .open()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PgStoreOptions {
+    connect: PgConnectOptions,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    statement_timeout: Option<Duration>,
+    schema: Option<String>,
+}
+
+impl PgStoreOptions {
+    /// The database at `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE?...`, every
+    /// parameter sqlx understands, such as `sslmode` or `options[search_path]`), with the
+    /// default settings: 10 connections, 5 s to get one, a 30 s statement timeout.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `url` is not a PostgreSQL URL.
+    pub fn new(url: &str) -> Result<Self> {
+        let not_postgres = |message: String| Error::InvalidArgument {
+            field: "url",
+            message: format!("not a PostgreSQL URL: {message}"),
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(not_postgres(
+                "it must start with postgres:// or postgresql://".to_owned(),
+            ));
+        }
+        let connect = PgConnectOptions::from_str(url).map_err(|e| not_postgres(e.to_string()))?;
+        Ok(Self {
+            connect,
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(30)),
+            schema: None,
+        })
+    }
+
+    /// How many connections the store keeps at most (at least 1; default 10). Workers that
+    /// listen for new jobs use one more.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// How long a call waits for a free connection before failing with [`Error::Database`]
+    /// (default 5 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long one statement may run before the server cancels it (its call fails with
+    /// [`Error::Database`]); `None` for no limit (default 30 s).
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// Keeps the store's tables in the schema `name` (created if missing) rather than in the
+    /// first schema of the connections' `search_path`. Names are lower-case ASCII letters,
+    /// digits and `_`, starting with a letter or `_`, at most 63 bytes.
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = Some(name.into());
+        self
+    }
+
+    /// Connects, brings the schema up to date, and returns the store.
+    ///
+    /// The migrations run on a connection of their own under PostgreSQL's advisory lock, so
+    /// processes opening the same database at once apply them once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a malformed [`schema`](Self::schema) name,
+    /// [`Error::Database`] when the server cannot be reached or refuses the connection,
+    /// [`Error::Migration`] when the schema cannot be brought up to date (for example, written
+    /// by a newer version).
+    pub async fn open(&self) -> Result<PgStore> {
+        if let Some(schema) = &self.schema {
+            check_schema_name(schema)?;
+        }
+        let connect = self.connect_options();
+        migrate(&connect, self.schema.as_deref()).await?;
+        // Connections are not pinged before each use (a round trip per call): a connection
+        // that broke fails its call, which the engine retries, and is then replaced.
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .test_before_acquire(false)
+            .connect_with(connect.clone())
+            .await
+            .map_err(Error::database("open"))?;
+        Ok(PgStore {
+            shared: Arc::new(Shared {
+                pool,
+                connect,
+                signal: OnceLock::new(),
+                stop: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The settings of every connection of the store.
+    fn connect_options(&self) -> PgConnectOptions {
+        let mut connect = self.connect.clone();
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("oa-jobs");
+        }
+        if let Some(timeout) = self.statement_timeout {
+            connect =
+                connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+        }
+        if let Some(schema) = &self.schema {
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        connect
+    }
+}
+
+/// Checks a schema name: a plain lower-case identifier, so it needs no quoting.
+fn check_schema_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63;
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            field: "schema",
+            message: format!(
+                "`{name}` is not a plain identifier (a-z, 0-9 and _, not starting with a digit, \
+                 at most 63 bytes)"
+            ),
+        })
+    }
+}
+
+/// Applies the missing migrations on a connection of its own, closed afterwards (sqlx takes a
+/// session-level advisory lock: a connection that failed while holding it must not go back to
+/// a pool).
+async fn migrate(connect: &PgConnectOptions, schema: Option<&str>) -> Result<()> {
+    let mut conn = PgConnection::connect_with(connect)
+        .await
+        .map_err(Error::database("open"))?;
+    let migrated = migrator(schema)
+        .run(&mut conn)
+        .await
+        .map_err(|source| Error::Migration { source });
+    // A connection that fails to close cleanly is dropped all the same.
+    conn.close().await.ok();
+    migrated
+}

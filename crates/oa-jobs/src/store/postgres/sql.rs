@@ -1,0 +1,243 @@
+//! The SQL statements of the PostgreSQL store.
+//!
+//! Every statement is a `&'static str` with `$n` parameters; sqlx prepares each once per
+//! connection. Batches bind one array per column and read them with `unnest(...)`, so one
+//! statement text serves every batch size.
+
+use super::rows::{job_columns, worker_columns};
+
+/// The largest batch one statement writes (the arrays of a batch travel in one message, and a
+/// batch that fails on a duplicate id is redone by nobody: it is cut so that no message grows
+/// beyond a few megabytes).
+pub(super) const MAX_BATCH: usize = 2048;
+
+/// The SQL type of each array bound to [`INSERT_JOBS`] and [`UPDATE_JOBS`], in binding order.
+macro_rules! job_arrays {
+    () => {
+        "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int2[], $7::text[], \
+         $8::text[], $9::int8[], $10::text[], $11::int8[], $12::float8[], $13::int8[], \
+         $14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[], $19::int8[], \
+         $20::int8[], $21::int8[], $22::int8[]"
+    };
+}
+
+/// The values of a job read from `u`, the JSON ones cast from text.
+macro_rules! job_values_of_u {
+    () => {
+        "u.id, u.name, u.description, u.payload::jsonb, u.status, u.priority, u.tags::jsonb, \
+         u.metadata::jsonb, u.max_retries, u.retry_policy::jsonb, u.timeout_ns, u.progress, \
+         u.attempt, u.result::jsonb, u.error::jsonb, u.worker_id, u.created_at, u.queued_at, \
+         u.started_at, u.finished_at, u.updated_at, u.lease_expires_at"
+    };
+}
+
+/// Inserts one job: the values as [`EncodedJob::bind`](super::rows::EncodedJob::bind) binds them.
+pub(super) const INSERT_JOB: &str = concat!(
+    "INSERT INTO jobs (",
+    job_columns!(),
+    ") VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8::jsonb, $9, $10::jsonb, $11, $12, \
+     $13, $14::jsonb, $15::jsonb, $16, $17, $18, $19, $20, $21, $22)"
+);
+
+/// Inserts many jobs: the arrays as [`JobColumns::bind`](super::rows::JobColumns::bind) binds
+/// them.
+pub(super) const INSERT_JOBS: &str = concat!(
+    "INSERT INTO jobs (",
+    job_columns!(),
+    ") SELECT ",
+    job_values_of_u!(),
+    " FROM unnest(",
+    job_arrays!(),
+    ") AS u(",
+    job_columns!(),
+    ")"
+);
+
+/// What an update sets, from the parameters of [`UPDATE_JOB`].
+macro_rules! set_job {
+    () => {
+        "name = $2, description = $3, payload = $4::jsonb, status = $5, priority = $6, \
+         tags = $7::jsonb, metadata = $8::jsonb, max_retries = $9, retry_policy = $10::jsonb, \
+         timeout_ns = $11, progress = $12, attempt = $13, result = $14::jsonb, \
+         error = $15::jsonb, worker_id = $16, created_at = $17, queued_at = $18, \
+         started_at = $19, finished_at = $20, updated_at = $21, lease_expires_at = $22"
+    };
+}
+
+/// Replaces one job if its stored status is still `$23`: the values as
+/// [`EncodedJob::bind`](super::rows::EncodedJob::bind) binds them (`$1` is the id), then the
+/// expected status.
+pub(super) const UPDATE_JOB: &str = concat!(
+    "UPDATE jobs SET ",
+    set_job!(),
+    " WHERE id = $1 AND status = $23"
+);
+
+/// Replaces many jobs, each only if its stored status is still the expected one (the number of
+/// rows changed tells whether all were): the arrays as
+/// [`JobColumns::bind_update`](super::rows::JobColumns::bind_update) binds them. The ids of one
+/// statement must be distinct (a job matched twice would take one of the two at random).
+pub(super) const UPDATE_JOBS: &str = concat!(
+    "UPDATE jobs SET name = u.name, description = u.description, payload = u.payload::jsonb, \
+     status = u.status, priority = u.priority, tags = u.tags::jsonb, \
+     metadata = u.metadata::jsonb, max_retries = u.max_retries, \
+     retry_policy = u.retry_policy::jsonb, timeout_ns = u.timeout_ns, progress = u.progress, \
+     attempt = u.attempt, result = u.result::jsonb, error = u.error::jsonb, \
+     worker_id = u.worker_id, created_at = u.created_at, queued_at = u.queued_at, \
+     started_at = u.started_at, finished_at = u.finished_at, updated_at = u.updated_at, \
+     lease_expires_at = u.lease_expires_at FROM unnest(",
+    job_arrays!(),
+    ", $23::text[]) AS u(",
+    job_columns!(),
+    ", expected) WHERE jobs.id = u.id AND jobs.status = u.expected"
+);
+
+/// One job by id.
+pub(super) const SELECT_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
+
+/// The stored status of one job, locked until the end of the transaction.
+pub(super) const LOCK_STATUS: &str = "SELECT status FROM jobs WHERE id = $1 FOR UPDATE";
+
+/// The ids and statuses of the jobs among the array `$1`.
+pub(super) const SELECT_STATUSES: &str = "SELECT id, status FROM jobs WHERE id = ANY($1)";
+
+/// The ids among the array `$1` that are taken.
+pub(super) const SELECT_TAKEN_IDS: &str = "SELECT id FROM jobs WHERE id = ANY($1)";
+
+/// Deletes one job.
+pub(super) const DELETE_JOB: &str = "DELETE FROM jobs WHERE id = $1";
+
+/// The counts kept by the triggers, summed over the sessions' rows, and how many rows there are.
+pub(super) const SELECT_COUNTS: &str =
+    "SELECT status, sum(count)::int8, count(*)::int8 FROM job_counts GROUP BY status";
+
+/// Takes the lock that lets one session at a time fold the counter rows (`true` when taken).
+pub(super) const TRY_LOCK_FOLD: &str =
+    "SELECT pg_try_advisory_xact_lock(hashtext('oa_jobs.job_counts.fold'))";
+
+/// Folds the counter rows of sessions that ended into slot 0 (rows a transaction is changing
+/// are skipped, never waited for).
+pub(super) const FOLD_COUNTS: &str = "WITH gone AS ( \
+         DELETE FROM job_counts WHERE ctid IN ( \
+             SELECT ctid FROM job_counts \
+             WHERE slot <> 0 AND slot NOT IN (SELECT pid FROM pg_stat_activity) \
+             FOR UPDATE SKIP LOCKED) \
+         RETURNING status, count), \
+     sums AS (SELECT status, sum(count)::int8 AS count FROM gone GROUP BY status) \
+     INSERT INTO job_counts (status, slot, count) SELECT status, 0, count FROM sums \
+     ON CONFLICT (status, slot) DO UPDATE SET count = job_counts.count + EXCLUDED.count";
+
+/// The start of a listing; the filters and the page are appended.
+pub(super) const LIST_JOBS: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE TRUE");
+
+/// What a claim sets: exactly what [`Job::start`](crate::Job::start) does. `$1` is now, `$2`
+/// the worker, `$3` the lease.
+macro_rules! claim_set {
+    () => {
+        "UPDATE jobs SET status = 'running', attempt = least(jobs.attempt + 1, 4294967295), \
+         started_at = $1, progress = 0, worker_id = $2, lease_expires_at = $3, updated_at = $1 \
+         FROM picked WHERE jobs.id = picked.id RETURNING "
+    };
+}
+
+/// Claims the next `$5` claimable jobs named `$4`, walking the `jobs_ready` index in claim order
+/// and skipping the rows other claims have locked.
+pub(super) const CLAIM_ONE_NAME: &str = concat!(
+    "WITH picked AS (SELECT id FROM jobs \
+         WHERE status = 'queued' AND name = $4 AND ready_at <= $1 \
+         ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) ",
+    claim_set!(),
+    "jobs.id, jobs.name, jobs.description, jobs.payload, jobs.status, jobs.priority, \
+     jobs.tags, jobs.metadata, jobs.max_retries, jobs.retry_policy, jobs.timeout_ns, \
+     jobs.progress, jobs.attempt, jobs.result, jobs.error, jobs.worker_id, jobs.created_at, \
+     jobs.queued_at, jobs.started_at, jobs.finished_at, jobs.updated_at, jobs.lease_expires_at"
+);
+
+/// Claims the next `$5` claimable jobs whose name is in the array `$4` (distinct names): the
+/// first `$5` of each name from the `jobs_ready` index, then the best `$5` of those. (The rows
+/// locked and not kept are released at the end of the statement's transaction, a moment later.)
+pub(super) const CLAIM_MANY_NAMES: &str = concat!(
+    "WITH picked AS (SELECT c.id FROM unnest($4::text[]) AS n(name) CROSS JOIN LATERAL ( \
+         SELECT id, priority, ready_at FROM jobs \
+         WHERE status = 'queued' AND name = n.name AND ready_at <= $1 \
+         ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) AS c \
+         ORDER BY c.priority DESC, c.ready_at, c.id LIMIT $5) ",
+    claim_set!(),
+    "jobs.id, jobs.name, jobs.description, jobs.payload, jobs.status, jobs.priority, \
+     jobs.tags, jobs.metadata, jobs.max_retries, jobs.retry_policy, jobs.timeout_ns, \
+     jobs.progress, jobs.attempt, jobs.result, jobs.error, jobs.worker_id, jobs.created_at, \
+     jobs.queued_at, jobs.started_at, jobs.finished_at, jobs.updated_at, jobs.lease_expires_at"
+);
+
+/// Inserts or replaces a worker record.
+pub(super) const UPSERT_WORKER: &str = concat!(
+    "INSERT INTO workers (",
+    worker_columns!(),
+    ") VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10, $11, $12) \
+     ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, \
+     tags = EXCLUDED.tags, job_names = EXCLUDED.job_names, \
+     max_concurrent_jobs = EXCLUDED.max_concurrent_jobs, \
+     heartbeat_interval_ms = EXCLUDED.heartbeat_interval_ms, state = EXCLUDED.state, \
+     registered_at = EXCLUDED.registered_at, last_heartbeat_at = EXCLUDED.last_heartbeat_at, \
+     offline_at = EXCLUDED.offline_at, offline_reason = EXCLUDED.offline_reason"
+);
+
+/// One worker record.
+pub(super) const SELECT_WORKER: &str =
+    concat!("SELECT ", worker_columns!(), " FROM workers WHERE id = $1");
+
+/// Every worker record: online first, then offline, newest registration first.
+pub(super) const LIST_WORKERS: &str = concat!(
+    "SELECT ",
+    worker_columns!(),
+    " FROM workers ORDER BY state = 'offline', registered_at DESC, id"
+);
+
+/// The liveness of one worker, locked until the end of the transaction (of a heartbeat and a
+/// reaper, or of two reapers, the second waits for the first and sees what it did).
+pub(super) const LOCK_WORKER_STATE: &str =
+    "SELECT state, last_heartbeat_at FROM workers WHERE id = $1 FOR UPDATE";
+
+/// A heartbeat: online again, at `$2`.
+pub(super) const WORKER_HEARTBEAT: &str = "UPDATE workers SET state = 'online', \
+     last_heartbeat_at = $2, offline_at = NULL, offline_reason = NULL WHERE id = $1";
+
+/// A worker goes offline at `$2` for reason `$3`.
+pub(super) const WORKER_OFFLINE: &str = "UPDATE workers SET state = 'offline', \
+     offline_at = $2, offline_reason = $3 WHERE id = $1";
+
+/// Renews the leases of the jobs worker `$1` holds until `$2`.
+pub(super) const RENEW_LEASES: &str =
+    "UPDATE jobs SET lease_expires_at = $2 WHERE worker_id = $1 RETURNING id, status";
+
+/// The jobs worker `$1` holds, locked until the end of the transaction.
+pub(super) const LOCK_HELD: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE worker_id = $1 ORDER BY id FOR UPDATE"
+);
+
+/// The held jobs whose lease expired before `$1`, locked; rows another reaper (or a worker
+/// finishing them) has locked are skipped, and a row that changed meanwhile is checked again.
+pub(super) const LOCK_EXPIRED: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE worker_id IS NOT NULL AND lease_expires_at < $1 \
+     ORDER BY id FOR UPDATE SKIP LOCKED"
+);
+
+/// Queued jobs not claimable until after `$1`, earliest first, at most `$2`.
+pub(super) const SELECT_SCHEDULED: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE status = 'queued' AND queued_at > $1 ORDER BY queued_at, id LIMIT $2"
+);
+
+/// How many final jobs one purge statement deletes at most.
+pub(super) const PURGE_BATCH: i64 = 1000;
+
+/// Deletes up to `$2` final jobs finished before `$1` (one bounded batch; rows being changed
+/// are skipped).
+pub(super) const PURGE_FINISHED: &str = "DELETE FROM jobs WHERE id IN ( \
+     SELECT id FROM jobs WHERE finished_at < $1 \
+     AND status IN ('completed', 'failed', 'cancelled') LIMIT $2 FOR UPDATE SKIP LOCKED)";

@@ -42,7 +42,8 @@ const SETTLE_DELAY: Duration = Duration::from_millis(50);
 /// The live event stream.
 ///
 /// Query: `types` (comma-separated wire names, all when absent), `job_id`, `worker_id`,
-/// `last_event_id` (used when the `Last-Event-ID` header is absent).
+/// `last_event_id` (used when the `Last-Event-ID` header is absent), `replay` (the newest N
+/// events held, when there is no id to resume from).
 #[utoipa::path(
     get,
     path = "/events",
@@ -57,13 +58,14 @@ const SETTLE_DELAY: Duration = Duration::from_millis(50);
         ("job_id" = Option<String>, Query, description = "Only the events of this job"),
         ("worker_id" = Option<String>, Query, description = "Only the events of this worker"),
         ("last_event_id" = Option<u64>, Query, description = "Resume after this seq when the header is absent"),
+        ("replay" = Option<u64>, Query, description = "Without an id to resume from: start with the newest N events held (recent history), then live"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq (sent by browsers when they reconnect)"),
     ),
     responses(
         (status = 200, description = "An endless stream of frames", content_type = "text/event-stream", body = String),
         (status = 400, description = "`Last-Event-ID` is not a number", body = crate::ErrorBody),
         (status = 401, description = "A read token is configured and missing", body = crate::ErrorBody),
-        (status = 422, description = "`types` names an unknown event type", body = crate::ErrorBody),
+        (status = 422, description = "`types` names an unknown event type, or `replay` is not a number", body = crate::ErrorBody),
     ),
     security((), ("read_token" = []))
 )]
@@ -84,9 +86,15 @@ pub(crate) async fn events(
     if let Some(worker_id) = params.get("worker_id") {
         filter = filter.worker_id(worker_id);
     }
-    let last_event_id = last_event_id(&headers, &params)?;
+    let start = match last_event_id(&headers, &params)? {
+        Some(last_seen) => Start::After(last_seen),
+        None => match replay_count(&params)? {
+            Some(count) => Start::Newest(count),
+            None => Start::Live,
+        },
+    };
 
-    let session = Session::open(&state, filter, last_event_id);
+    let session = Session::open(&state, filter, start);
     let retry = state.config.sse_retry;
     let stream = futures_util::stream::unfold(Box::new(session), move |mut session| async move {
         let frame = session.next_frame().await?;
@@ -107,6 +115,20 @@ fn first_unknown_type(types: &str) -> String {
         .map_or_else(|| shorten(types), shorten)
 }
 
+/// `?replay=N`: start with the newest N events held (bounded by the ring's size).
+fn replay_count(params: &QueryParams) -> Result<Option<usize>, ApiError> {
+    let Some(raw) = params.get("replay") else {
+        return Ok(None);
+    };
+    raw.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::InvalidQuery {
+            parameter: "replay".to_owned(),
+            reason: format!("`{}` is not a number of events", shorten(raw)),
+        })
+}
+
 /// The client's last seen `seq`: the `Last-Event-ID` header, else `?last_event_id=`.
 fn last_event_id(headers: &HeaderMap, params: &QueryParams) -> Result<Option<u64>, ApiError> {
     let raw = match headers.get(LAST_EVENT_ID) {
@@ -124,6 +146,17 @@ fn last_event_id(headers: &HeaderMap, params: &QueryParams) -> Result<Option<u64
             shorten(raw)
         ),
     })
+}
+
+/// Where a client's stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Live events only.
+    Live,
+    /// Every event after this `seq` that the ring holds, then live (`Last-Event-ID`).
+    After(u64),
+    /// The newest events the ring holds, at most this many, then live (`?replay=`).
+    Newest(usize),
 }
 
 /// One frame of the stream, before it is encoded.
@@ -180,7 +213,7 @@ enum Next {
 impl Session {
     /// Subscribes the client's own queue, then (for a resume) reads the ring: an event emitted
     /// in between is in both, and the live copy is dropped because its seq is covered.
-    fn open(state: &ApiState, filter: EventFilter, last_event_id: Option<u64>) -> Self {
+    fn open(state: &ApiState, filter: EventFilter, start: Start) -> Self {
         let live = state
             .emitter
             .subscribe_with_capacity(filter.clone(), state.config.sse_client_buffer);
@@ -194,16 +227,20 @@ impl Session {
             settle: None,
             shutdown: Box::pin(state.streams_end.clone().cancelled_owned()),
         };
-        if let Some(last_seen) = last_event_id {
+        let replay = match start {
+            Start::Live => return session,
             // The replay covers everything up to the newest event held (for an id from an
             // earlier run, that is below the id: the id means nothing here).
-            let replay = session
-                .ring
-                .replay_after(last_seen, &session.filter, u64::MAX);
-            session.push_replay(replay);
-            session.catching_up = true;
-            session.settle = Some(Box::pin(tokio::time::sleep(SETTLE_DELAY)));
-        }
+            Start::After(last_seen) => {
+                session
+                    .ring
+                    .replay_after(last_seen, &session.filter, u64::MAX)
+            }
+            Start::Newest(count) => session.ring.newest(count, &session.filter),
+        };
+        session.push_replay(replay);
+        session.catching_up = true;
+        session.settle = Some(Box::pin(tokio::time::sleep(SETTLE_DELAY)));
         session
     }
 
@@ -335,7 +372,7 @@ mod tests {
         for _ in 0..3 {
             emitter.emit(error_event());
         }
-        let mut session = Session::open(&state, EventFilter::all(), Some(0));
+        let mut session = Session::open(&state, EventFilter::all(), Start::After(0));
         session.live = live;
         assert_eq!(session.next_frame().await, Some(Frame::Hello));
         for expected in 1..=3 {
@@ -353,7 +390,7 @@ mod tests {
     async fn events_that_reach_only_the_ring_are_caught_up_before_the_first_live_one() {
         let emitter = EventEmitter::new();
         let state = state(&emitter);
-        let mut session = Session::open(&state, EventFilter::all(), Some(0));
+        let mut session = Session::open(&state, EventFilter::all(), Start::After(0));
         // Events 1 and 2 reach the ring but not the client's queue (as when their emit began
         // before the client subscribed): simulated by a client queue that subscribes later.
         emitter.emit(error_event());
@@ -373,7 +410,7 @@ mod tests {
     async fn a_quiet_resume_catches_up_after_the_settle_delay() {
         let emitter = EventEmitter::new();
         let state = state(&emitter);
-        let mut session = Session::open(&state, EventFilter::all(), Some(0));
+        let mut session = Session::open(&state, EventFilter::all(), Start::After(0));
         emitter.emit(error_event());
         session.live = emitter.subscribe(EventFilter::all());
         assert_eq!(session.next_frame().await, Some(Frame::Hello));

@@ -132,6 +132,27 @@ impl ReplayRing {
         }
     }
 
+    /// The newest `count` events held that match `filter`, oldest first (no gap: the client
+    /// asked for recent history, not for a resume).
+    pub(crate) fn newest(&self, count: usize, filter: &EventFilter) -> Replay {
+        let mut state = self.lock();
+        state.drain_feed();
+        let mut events: Vec<Arc<Event>> = state
+            .events
+            .iter()
+            .rev()
+            .filter(|event| filter.matches(event))
+            .take(count)
+            .cloned()
+            .collect();
+        events.reverse();
+        Replay {
+            gap: None,
+            events,
+            covered_through: state.high,
+        }
+    }
+
     /// The highest `seq` seen so far (after taking what the feed queued).
     #[cfg(test)]
     pub(crate) fn high(&self) -> u64 {
@@ -253,6 +274,21 @@ mod tests {
         assert_eq!(replay.gap.unwrap().reason, GapReason::UnknownId);
         assert_eq!(replay.gap.unwrap().missed, 0);
         assert_eq!(replay.covered_through, 3);
+    }
+
+    #[test]
+    fn newest_takes_the_last_matching_events_in_order() {
+        let emitter = EventEmitter::new();
+        let ring = ring(&emitter, 16);
+        emit(&emitter, 3);
+        emitter.emit(Event::for_job(EventType::JobFailed, "a"));
+        emit(&emitter, 2);
+        let replay = ring.newest(3, &EventFilter::all());
+        assert_eq!(seqs(&replay), [4, 5, 6]);
+        assert_eq!(replay.covered_through, 6);
+        let failed = ring.newest(10, &EventFilter::parse_types("job.failed").unwrap());
+        assert_eq!(seqs(&failed), [4]);
+        assert!(ring.newest(0, &EventFilter::all()).events.is_empty());
     }
 
     #[test]

@@ -119,6 +119,29 @@ async fn the_query_parameter_resumes_too_and_filters_apply_to_the_replay() {
 }
 
 #[tokio::test]
+async fn replay_starts_with_the_newest_events_held() {
+    let fixture = Fixture::new();
+    let app = fixture.app();
+    fixture.script();
+    let mut stream = open_stream(&app, "/events?replay=3", &[]).await;
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        frames.push(stream.next_data_frame().await.unwrap());
+    }
+    assert_eq!(seqs(&frames), [24, 25, 26]);
+    fixture.emitter.emit(Event::new(EventType::SystemShutdown));
+    assert_eq!(
+        stream.next_data_frame().await.unwrap().id.as_deref(),
+        Some("27")
+    );
+
+    let mut completed = open_stream(&app, "/events?types=job.completed&replay=50", &[]).await;
+    let first = completed.next_data_frame().await.unwrap();
+    let second = completed.next_data_frame().await.unwrap();
+    assert_eq!(seqs(&[first, second]), [14, 26]);
+}
+
+#[tokio::test]
 async fn evicted_events_are_announced_with_a_gap_frame() {
     let fixture = Fixture::with_config(config(5, 64));
     let app = fixture.app();

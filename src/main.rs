@@ -9,6 +9,7 @@
     reason = "a command-line program prints its results"
 )]
 
+mod api;
 mod bench;
 mod demo;
 mod handlers;
@@ -48,6 +49,8 @@ struct Cli {
 enum Command {
     /// Run the whole system in one process with a stream of demo jobs, the API and the dashboard.
     Demo(DemoArgs),
+    /// Serve the monitoring API and dashboard, with a worker pool, over a store.
+    Serve(ServeArgs),
     /// Run workers only, over a shared store (several processes may share one store).
     Worker(WorkerArgs),
     /// Create a job.
@@ -95,6 +98,25 @@ struct DemoArgs {
     /// Jobs each worker runs at once.
     #[arg(long, env = "OA_CONCURRENCY", default_value_t = 4)]
     concurrency: u32,
+    #[command(flatten)]
+    api: api::ApiArgs,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Workers in this process running the built-in handlers (0: monitoring only).
+    #[arg(long, env = "OA_WORKERS", default_value_t = 2)]
+    workers: u32,
+    /// Jobs each worker runs at once.
+    #[arg(long, env = "OA_CONCURRENCY", default_value_t = 8)]
+    concurrency: u32,
+    /// Seconds a shutdown lets running jobs finish.
+    #[arg(long, default_value_t = 30.0)]
+    shutdown_grace: f64,
+    #[command(flatten)]
+    api: api::ApiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -268,6 +290,7 @@ fn run_async(command: Command) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match command {
             Command::Demo(args) => run_demo(args).await,
+            Command::Serve(args) => run_serve(args).await,
             Command::Worker(args) => run_worker(args).await,
             Command::Submit(args) => {
                 let submit = jobs_cmd::Submit {
@@ -395,10 +418,19 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     let system = System::start(&options).await?;
     let stop = stop_signal(duration);
+    let served = match api::serve(&system, &args.api, stop.child_token()).await {
+        Ok(served) => served,
+        Err(error) => {
+            system.stop().await;
+            return Err(error);
+        }
+    };
+    let url = api::url(served.address);
     println!(
         "oa demo: store {store}, {} workers × {} jobs; Ctrl-C to stop",
         options.workers, options.concurrency
     );
+    println!("dashboard: {url}/dashboard   API: {url}/status   docs: {url}/docs/");
     let generator = tokio::spawn(demo::generate(
         system.manager.clone(),
         demo::Workload { rate: args.rate },
@@ -410,8 +442,43 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let _ = progress.await;
     println!("stopping: running jobs finish (up to 10 s), the rest go back to the queue…");
     system.stop().await;
+    finish_api(served).await?;
     println!("summary:\n{}", demo::summary_table(&system).await?);
     Ok(())
+}
+
+async fn finish_api(served: api::ServedApi) -> anyhow::Result<()> {
+    match served.task.await {
+        Ok(result) => result.map_err(|error| anyhow::anyhow!("the API server failed: {error}")),
+        Err(error) => Err(anyhow::anyhow!("the API server task failed: {error}")),
+    }
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let options = SystemOptions {
+        store: args.store.store,
+        workers: args.workers,
+        concurrency: args.concurrency.max(1),
+        shutdown_grace: seconds(args.shutdown_grace, "--shutdown-grace")?,
+        worker_prefix: None,
+    };
+    let system = System::start(&options).await?;
+    let stop = stop_signal(None);
+    let served = match api::serve(&system, &args.api, stop.child_token()).await {
+        Ok(served) => served,
+        Err(error) => {
+            system.stop().await;
+            return Err(error);
+        }
+    };
+    let url = api::url(served.address);
+    println!(
+        "oa serve: store {}, {} workers; dashboard {url}/dashboard",
+        options.store, options.workers
+    );
+    stop.cancelled().await;
+    system.stop().await;
+    finish_api(served).await
 }
 
 /// A directory removed when the demo ends.

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use oa_jobs::{JobStore, MemoryStore, SqliteStore};
+use oa_jobs::{JobStore, MemoryStore, PgStore, SqliteStore};
 
 /// Where jobs are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub(crate) enum StoreUrl {
     Memory,
     /// An SQLite file (created if missing).
     Sqlite(PathBuf),
+    /// A PostgreSQL database, by its URL (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`).
+    Postgres(String),
 }
 
 impl FromStr for StoreUrl {
@@ -35,16 +37,14 @@ impl FromStr for StoreUrl {
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            return Err(
-                "the PostgreSQL store is not available in this version; use sqlite://PATH or memory"
-                    .to_owned(),
-            );
+            return Ok(Self::Postgres(value.to_owned()));
         }
         if value.ends_with(".db") || value.ends_with(".sqlite") || value.ends_with(".sqlite3") {
             return Ok(Self::Sqlite(PathBuf::from(value)));
         }
         Err(format!(
-            "unknown store `{value}`: expected `memory`, `sqlite://PATH` or a path ending in .db"
+            "unknown store `{value}`: expected `memory`, `sqlite://PATH`, a path ending in .db, \
+             or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`"
         ))
     }
 }
@@ -54,6 +54,7 @@ impl fmt::Display for StoreUrl {
         match self {
             Self::Memory => f.write_str("memory"),
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&without_password(url)),
         }
     }
 }
@@ -74,7 +75,28 @@ impl StoreUrl {
                     .with_context(|| format!("cannot open the SQLite store {}", path.display()))?;
                 Ok(Arc::new(store))
             }
+            Self::Postgres(url) => {
+                let store = PgStore::connect(url).await.with_context(|| {
+                    format!("cannot open the PostgreSQL store {}", without_password(url))
+                })?;
+                Ok(Arc::new(store))
+            }
         }
+    }
+}
+
+/// `url` with its password (if any) replaced by `***`, for messages and logs.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -101,11 +123,25 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown store")
         );
-        assert!(
-            "postgres://u@h/db"
-                .parse::<StoreUrl>()
-                .unwrap_err()
-                .contains("PostgreSQL")
+        assert_eq!(
+            "postgres://u:secret@h:5432/db".parse(),
+            Ok(StoreUrl::Postgres("postgres://u:secret@h:5432/db".into()))
         );
+        assert_eq!(
+            "postgresql://h/db".parse(),
+            Ok(StoreUrl::Postgres("postgresql://h/db".into()))
+        );
+    }
+
+    #[test]
+    fn postgres_passwords_are_not_shown() {
+        let shown = |url: &str| StoreUrl::Postgres(url.to_owned()).to_string();
+        assert_eq!(
+            shown("postgres://u:secret@h:5432/db?sslmode=require"),
+            "postgres://u:***@h:5432/db?sslmode=require"
+        );
+        assert_eq!(shown("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(shown("postgres://h/db"), "postgres://h/db");
+        assert_eq!(shown("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
     }
 }

@@ -199,6 +199,11 @@ pub(crate) async fn summary_table(system: &System) -> anyhow::Result<String> {
     let mut line = |label: &str, value: String| {
         out.push_str(&format!("  {label:<28} {value}\n"));
     };
+    let created = oa_metrics::SystemQuery::event_counts(&*system.monitor)
+        .get(&oa_events::EventType::JobCreated)
+        .copied()
+        .unwrap_or_default();
+    line("jobs created", created.to_string());
     line("jobs started", summary.total_jobs.to_string());
     line("completed", summary.completed_jobs.to_string());
     line("failed (for good)", summary.failed_jobs.to_string());

@@ -6,5 +6,7 @@
 )]
 
 mod crate_dependencies_follow_the_architecture;
+mod dashboard_renders_in_a_browser;
 mod engine_feeds_the_monitor;
 mod oa_command;
+mod oa_demo_serves_the_seed_api;

@@ -23,6 +23,8 @@ pub const DEFAULT_REPLAY_RING_SIZE: NonZeroUsize = nonzero(4096);
 pub const DEFAULT_SSE_CLIENT_BUFFER: NonZeroUsize = nonzero(1024);
 /// Default [`ApiConfigBuilder::sse_keep_alive`]: a comment every 15 seconds.
 pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Default [`ApiConfigBuilder::response_cache_ttl`]: 100 milliseconds.
+pub const DEFAULT_RESPONSE_CACHE_TTL: Duration = Duration::from_millis(100);
 /// Default [`ApiConfigBuilder::sse_retry`]: browsers reconnect after 2 seconds.
 pub const DEFAULT_SSE_RETRY: Duration = Duration::from_secs(2);
 
@@ -70,6 +72,7 @@ impl fmt::Debug for Token {
 /// | `sse_client_buffer` | 1024 | events queued for one slow stream client before it lags |
 /// | `sse_keep_alive` | 15 s | interval of keep-alive comments on the stream |
 /// | `sse_retry` | 2 s | the reconnection delay the stream suggests to browsers |
+/// | `response_cache_ttl` | 100 ms | how long the body of a parameterless read route is reused (0: off) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -98,6 +101,7 @@ pub struct ApiConfig {
     pub(crate) sse_client_buffer: NonZeroUsize,
     pub(crate) sse_keep_alive: Duration,
     pub(crate) sse_retry: Duration,
+    pub(crate) response_cache_ttl: Duration,
 }
 
 impl Default for ApiConfig {
@@ -113,6 +117,7 @@ impl Default for ApiConfig {
             sse_client_buffer: DEFAULT_SSE_CLIENT_BUFFER,
             sse_keep_alive: DEFAULT_SSE_KEEP_ALIVE,
             sse_retry: DEFAULT_SSE_RETRY,
+            response_cache_ttl: DEFAULT_RESPONSE_CACHE_TTL,
         }
     }
 }
@@ -192,6 +197,12 @@ impl ApiConfig {
     #[must_use]
     pub fn sse_retry(&self) -> Duration {
         self.sse_retry
+    }
+
+    /// How long the body of a parameterless read route is reused.
+    #[must_use]
+    pub fn response_cache_ttl(&self) -> Duration {
+        self.response_cache_ttl
     }
 }
 
@@ -280,6 +291,15 @@ impl ApiConfigBuilder {
     /// The reconnection delay the event stream suggests to clients (its `retry:` field).
     pub fn sse_retry(mut self, delay: Duration) -> Self {
         self.config.sse_retry = delay;
+        self
+    }
+
+    /// How long the rendered body of a parameterless read route (`/status`, `/jobs/summary`,
+    /// `/jobs/tags`, `/jobs/priorities`, `/jobs/running`, `/workers`, `/system`,
+    /// `/system/events`, `/metrics`) is served again before it is rendered anew: readers see
+    /// figures at most this old. Control actions clear it. `Duration::ZERO` turns it off.
+    pub fn response_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.config.response_cache_ttl = ttl;
         self
     }
 

@@ -78,13 +78,16 @@
 //!   (`event: lagged`) what it missed; the replay ring is bounded by its configured size.
 //! - Open streams end when the server shuts down, so they never hold a graceful shutdown.
 //! - Every read costs what the query traits cost: O(1) or O(requested items) in the number of
-//!   jobs ever run.
+//!   jobs ever run; the bodies of the parameterless reads are reused for a short time
+//!   ([`ApiConfigBuilder::response_cache_ttl`], 100 ms by default), so that many readers cost
+//!   one render.
 //!
 //! ## Feature flags
 //!
 //! None.
 
 mod auth;
+mod cache;
 mod config;
 mod error;
 mod extract;
@@ -98,8 +101,8 @@ mod state;
 
 pub use config::{
     API_TOKEN_ENV, ApiConfig, ApiConfigBuilder, DEFAULT_BIND_ADDRESS, DEFAULT_BODY_LIMIT,
-    DEFAULT_REPLAY_RING_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SSE_CLIENT_BUFFER,
-    DEFAULT_SSE_KEEP_ALIVE, DEFAULT_SSE_RETRY, READ_TOKEN_ENV,
+    DEFAULT_REPLAY_RING_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RESPONSE_CACHE_TTL,
+    DEFAULT_SSE_CLIENT_BUFFER, DEFAULT_SSE_KEEP_ALIVE, DEFAULT_SSE_RETRY, READ_TOKEN_ENV,
 };
 pub use error::{ApiError, ErrorBody};
 pub use openapi::openapi;

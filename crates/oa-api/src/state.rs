@@ -8,6 +8,7 @@ use oa_events::EventEmitter;
 use oa_metrics::{MetricsControl, MetricsQuery};
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::ResponseCache;
 use crate::config::ApiConfig;
 use crate::sse::ReplayRing;
 
@@ -63,6 +64,7 @@ pub struct ApiState {
     pub(crate) emitter: EventEmitter,
     pub(crate) config: Arc<ApiConfig>,
     pub(crate) ring: Arc<ReplayRing>,
+    pub(crate) cache: Arc<ResponseCache>,
     pub(crate) readiness: Readiness,
     pub(crate) streams_end: CancellationToken,
 }
@@ -89,12 +91,14 @@ impl ApiState {
         config: ApiConfig,
     ) -> Self {
         let ring = Arc::new(ReplayRing::new(&emitter, config.replay_ring_size));
+        let cache = Arc::new(ResponseCache::new(config.response_cache_ttl));
         ApiState {
             metrics,
             control,
             emitter,
             config: Arc::new(config),
             ring,
+            cache,
             readiness: Readiness::new(true),
             streams_end: CancellationToken::new(),
         }

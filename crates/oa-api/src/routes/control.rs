@@ -51,6 +51,8 @@ async fn control(
     let id = request_id(request.headers()).to_owned();
     drain_body(request.into_body(), state.config.body_limit).await?;
     act(state);
+    // The cached bodies predate the action: the next read renders anew.
+    state.cache.clear();
     tracing::info!(
         target: "oa_api::audit",
         action,

@@ -1,11 +1,12 @@
 //! Our routes beside the seed's: running jobs, Prometheus, liveness and readiness.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use oa_metrics::{PROMETHEUS_CONTENT_TYPE, RunningJob};
+use axum::response::Response;
+use oa_metrics::PROMETHEUS_CONTENT_TYPE;
 
+use crate::cache::{Cached, json_bytes, respond};
 use crate::error::{ApiError, ErrorBody};
 use crate::schema;
 use crate::state::ApiState;
@@ -22,8 +23,11 @@ use crate::state::ApiState;
     ),
     security((), ("read_token" = []))
 )]
-pub(crate) async fn jobs_running(State(state): State<ApiState>) -> Json<Vec<RunningJob>> {
-    Json(state.metrics.running_jobs())
+pub(crate) async fn jobs_running(State(state): State<ApiState>) -> Response {
+    let body = state.cache.get_or_render(Cached::JobsRunning, || {
+        json_bytes(&state.metrics.running_jobs())
+    });
+    respond(body, "application/json")
 }
 
 /// The Prometheus text exposition.
@@ -39,12 +43,10 @@ pub(crate) async fn jobs_running(State(state): State<ApiState>) -> Json<Vec<Runn
     security((), ("read_token" = []))
 )]
 pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
-    let mut response = state.metrics.prometheus_text().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE),
-    );
-    response
+    let body = state.cache.get_or_render(Cached::Metrics, || {
+        Bytes::from(state.metrics.prometheus_text())
+    });
+    respond(body, PROMETHEUS_CONTENT_TYPE)
 }
 
 /// Liveness: the process answers.

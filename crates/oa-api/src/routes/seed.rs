@@ -1,15 +1,12 @@
 //! The seed's read routes, with its paths and JSON shapes.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use oa_events::EventType;
-use oa_metrics::{
-    CompleteStatus, JobGroupMetrics, JobSummary, Priority, RecentJob, SystemSnapshot, WorkerStatus,
-    WorkersSnapshot,
-};
+use axum::response::Response;
+use oa_metrics::{MetricsQuery, RecentJob, WorkerStatus};
 
+use crate::cache::{Cached, json_bytes, respond};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{PathSegment, QueryParams};
 use crate::schema;
@@ -51,8 +48,8 @@ pub(crate) async fn root() -> Json<schema::ApiInfo> {
     ),
     security((), ("read_token" = []))
 )]
-pub(crate) async fn status(State(state): State<ApiState>) -> Json<CompleteStatus> {
-    Json(state.metrics.complete_status())
+pub(crate) async fn status(State(state): State<ApiState>) -> Response {
+    cached_json(&state, Cached::Status, |m| json_bytes(&m.complete_status()))
 }
 
 /// The job summary.
@@ -67,8 +64,8 @@ pub(crate) async fn status(State(state): State<ApiState>) -> Json<CompleteStatus
     ),
     security((), ("read_token" = []))
 )]
-pub(crate) async fn jobs_summary(State(state): State<ApiState>) -> Json<JobSummary> {
-    Json(state.metrics.summary())
+pub(crate) async fn jobs_summary(State(state): State<ApiState>) -> Response {
+    cached_json(&state, Cached::JobsSummary, |m| json_bytes(&m.summary()))
 }
 
 /// The newest finished jobs, newest first.
@@ -105,10 +102,8 @@ pub(crate) async fn jobs_recent(
     ),
     security((), ("read_token" = []))
 )]
-pub(crate) async fn jobs_tags(
-    State(state): State<ApiState>,
-) -> Json<BTreeMap<String, JobGroupMetrics>> {
-    Json(state.metrics.tag_metrics())
+pub(crate) async fn jobs_tags(State(state): State<ApiState>) -> Response {
+    cached_json(&state, Cached::JobsTags, |m| json_bytes(&m.tag_metrics()))
 }
 
 /// The figures per priority.
@@ -123,10 +118,10 @@ pub(crate) async fn jobs_tags(
     ),
     security((), ("read_token" = []))
 )]
-pub(crate) async fn jobs_priorities(
-    State(state): State<ApiState>,
-) -> Json<BTreeMap<Priority, JobGroupMetrics>> {
-    Json(state.metrics.priority_metrics())
+pub(crate) async fn jobs_priorities(State(state): State<ApiState>) -> Response {
+    cached_json(&state, Cached::JobsPriorities, |m| {
+        json_bytes(&m.priority_metrics())
+    })
 }
 
 /// Every worker and the active count.
@@ -141,8 +136,8 @@ pub(crate) async fn jobs_priorities(
     ),
     security((), ("read_token" = []))
 )]
-pub(crate) async fn workers(State(state): State<ApiState>) -> Json<WorkersSnapshot> {
-    Json(state.metrics.workers())
+pub(crate) async fn workers(State(state): State<ApiState>) -> Response {
+    cached_json(&state, Cached::Workers, |m| json_bytes(&m.workers()))
 }
 
 /// One worker.
@@ -179,8 +174,8 @@ pub(crate) async fn worker(
     ),
     security((), ("read_token" = []))
 )]
-pub(crate) async fn system(State(state): State<ApiState>) -> Json<SystemSnapshot> {
-    Json(state.metrics.system())
+pub(crate) async fn system(State(state): State<ApiState>) -> Response {
+    cached_json(&state, Cached::System, |m| json_bytes(&m.system()))
 }
 
 /// The events counted per type.
@@ -195,6 +190,20 @@ pub(crate) async fn system(State(state): State<ApiState>) -> Json<SystemSnapshot
     ),
     security((), ("read_token" = []))
 )]
-pub(crate) async fn system_events(State(state): State<ApiState>) -> Json<BTreeMap<EventType, u64>> {
-    Json(state.metrics.event_counts())
+pub(crate) async fn system_events(State(state): State<ApiState>) -> Response {
+    cached_json(&state, Cached::SystemEvents, |m| {
+        json_bytes(&m.event_counts())
+    })
+}
+
+/// The body of a cached JSON route.
+fn cached_json(
+    state: &ApiState,
+    route: Cached,
+    render: impl FnOnce(&dyn MetricsQuery) -> Bytes,
+) -> Response {
+    let body = state
+        .cache
+        .get_or_render(route, || render(state.metrics.as_ref()));
+    respond(body, "application/json")
 }

@@ -119,3 +119,49 @@ async fn readiness_follows_the_flag() {
     fixture.state.readiness().set_ready(true);
     assert_eq!(get(&app, "/ready").await.json()["status"], "ready");
 }
+
+#[tokio::test(start_paused = true)]
+async fn cached_bodies_are_reused_for_the_ttl_and_cleared_by_control() {
+    let fixture = Fixture::new();
+    fixture.script();
+    let app = fixture.app();
+    assert_eq!(get(&app, "/jobs/summary").await.json()["total_jobs"], 4);
+    fixture.emitter.emit(
+        oa_events::Event::for_job(oa_events::EventType::JobStarted, "j9")
+            .with_timestamp(crate::support::at(8.5))
+            .with_data("name", "task-j9")
+            .with_data("priority", "low")
+            .with_data("tags", serde_json::json!([]))
+            .with_data("attempt", 1),
+    );
+    assert_eq!(
+        oa_metrics::JobQuery::summary(&*fixture.collectors).total_jobs,
+        5
+    );
+    // Within the TTL (100 ms by default) the rendered body is served again.
+    assert_eq!(get(&app, "/jobs/summary").await.json()["total_jobs"], 4);
+    tokio::time::advance(oa_api::DEFAULT_RESPONSE_CACHE_TTL).await;
+    assert_eq!(get(&app, "/jobs/summary").await.json()["total_jobs"], 5);
+    // A control action shows at once.
+    let disable = axum::http::Request::post("/system/disable")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(
+        crate::support::send(&app, disable).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(get(&app, "/system").await.json()["enabled"], false);
+}
+
+#[tokio::test]
+async fn a_zero_ttl_renders_every_read() {
+    let config = oa_api::ApiConfig::builder()
+        .response_cache_ttl(std::time::Duration::ZERO)
+        .build()
+        .unwrap();
+    let fixture = Fixture::with_config(config);
+    let app = fixture.app();
+    assert_eq!(get(&app, "/jobs/summary").await.json()["total_jobs"], 0);
+    fixture.script();
+    assert_eq!(get(&app, "/jobs/summary").await.json()["total_jobs"], 4);
+}

@@ -396,6 +396,10 @@ impl JobStore for MemoryStore {
         Ok(jobs.into_iter().take(limit as usize).cloned().collect())
     }
 
+    fn process_local(&self) -> bool {
+        true
+    }
+
     async fn purge_finished(&self, finished_before: DateTime<Utc>) -> Result<u64> {
         let mut inner = self.lock();
         let old: Vec<Job> = inner

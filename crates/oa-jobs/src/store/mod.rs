@@ -128,6 +128,13 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     fn claimable_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None
     }
+
+    /// Whether only this process can reach the store's jobs (the memory store). Idle workers
+    /// over such a store never poll: every job that becomes claimable is created, released or
+    /// scheduled in this process, which wakes them, so an idle system uses no CPU.
+    fn process_local(&self) -> bool {
+        false
+    }
 }
 
 /// Checks an update against the state machine (shared by the implementations).

@@ -367,6 +367,7 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
         .store
         .claimable_signal()
         .unwrap_or_else(|| Arc::new(tokio::sync::Notify::new()));
+    let poll = !shared.store.process_local();
     loop {
         if worker.stopped.is_cancelled() || worker.killed.is_cancelled() {
             return;
@@ -397,6 +398,9 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
             now,
             lease_until: now + crate::clock::delta(worker.config.lease),
         };
+        // Poll again after the interval when other processes may add jobs, or to retry a
+        // failed claim; otherwise sleep until woken.
+        let mut poll_again = poll;
         match shared.store.claim(&request).await {
             Ok(jobs) => {
                 let claimed = jobs.len();
@@ -410,14 +414,22 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
             Err(error) => {
                 tracing::warn!(%error, worker_id = %worker.id, "claim failed");
                 shared.events.system_error("claim jobs", &error);
+                poll_again = true;
             }
         }
+        let poll_timer = async {
+            if poll_again {
+                tokio::time::sleep(worker.config.poll_interval).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             () = worker.stopped.cancelled() => return,
             () = worker.killed.cancelled() => return,
             () = &mut notified => {}
             () = &mut store_notified => {}
-            () = tokio::time::sleep(worker.config.poll_interval) => {}
+            () = poll_timer => {}
         }
     }
 }

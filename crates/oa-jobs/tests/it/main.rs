@@ -6,6 +6,7 @@
     reason = "tests fail loudly on purpose"
 )]
 
+mod an_idle_system_sleeps;
 mod job_lifecycles_emit_the_table;
 mod lost_workers_give_their_jobs_back;
 mod manager_operations;

@@ -115,6 +115,9 @@ struct ServeArgs {
     /// Seconds a shutdown lets running jobs finish.
     #[arg(long, default_value_t = 30.0)]
     shutdown_grace: f64,
+    /// Purge finished jobs older than this many seconds (default: keep them).
+    #[arg(long, env = "OA_RETENTION")]
+    retention: Option<f64>,
     #[command(flatten)]
     api: api::ApiArgs,
 }
@@ -135,6 +138,9 @@ struct WorkerArgs {
     /// Seconds a shutdown lets running jobs finish.
     #[arg(long, default_value_t = 30.0)]
     shutdown_grace: f64,
+    /// Purge finished jobs older than this many seconds (default: keep them).
+    #[arg(long, env = "OA_RETENTION")]
+    retention: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -415,6 +421,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         shutdown_grace: Duration::from_secs(10),
         worker_prefix: Some("demo-worker".to_owned()),
+        retention: None,
     };
     let system = System::start(&options).await?;
     let stop = stop_signal(duration);
@@ -461,6 +468,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         shutdown_grace: seconds(args.shutdown_grace, "--shutdown-grace")?,
         worker_prefix: None,
+        retention: args
+            .retention
+            .map(|r| seconds(r, "--retention"))
+            .transpose()?,
     };
     let system = System::start(&options).await?;
     let stop = stop_signal(None);
@@ -504,6 +515,10 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         shutdown_grace: seconds(args.shutdown_grace, "--shutdown-grace")?,
         worker_prefix: args.id,
+        retention: args
+            .retention
+            .map(|r| seconds(r, "--retention"))
+            .transpose()?,
     };
     let system = System::start(&options).await?;
     let ids: Vec<&str> = system

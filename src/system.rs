@@ -22,6 +22,8 @@ pub(crate) struct SystemOptions {
     pub(crate) shutdown_grace: Duration,
     /// The worker id prefix (default: the host name).
     pub(crate) worker_prefix: Option<String>,
+    /// Finished jobs older than this are purged automatically.
+    pub(crate) retention: Option<Duration>,
 }
 
 /// A running system.
@@ -61,9 +63,11 @@ impl System {
                 .with_data("store", options.store.to_string())
                 .with_data("pid", std::process::id()),
         );
-        let manager = JobManager::builder(Arc::clone(&store))
-            .emitter(emitter.clone())
-            .build()?;
+        let mut manager = JobManager::builder(Arc::clone(&store)).emitter(emitter.clone());
+        if let Some(retention) = options.retention {
+            manager = manager.retention(retention);
+        }
+        let manager = manager.build()?;
         let mut workers = WorkerPool::new();
         for index in 0..options.workers {
             let mut builder = handlers::register(manager.worker())

@@ -1,4 +1,4 @@
-//! Run with: `cargo run --release -p oa-api --example load [-- --jobs 1000000 --workers 100 --addr 127.0.0.1:0]`
+//! Run with: `cargo run --release -p oa-api --example load [-- --jobs 1000000 --workers 100 --addr 127.0.0.1:0 --threads 2]`
 //!
 //! The load benchmark's server: records `--jobs` finished jobs (queued, claimed, started,
 //! completed or failed; ten tags, four priorities) and `--workers` workers into the collectors,
@@ -33,6 +33,8 @@ struct Options {
     jobs: u64,
     workers: u64,
     address: SocketAddr,
+    /// The server's worker threads (tokio's default: one per core).
+    threads: Option<usize>,
 }
 
 fn options() -> Result<Options, Box<dyn std::error::Error>> {
@@ -40,6 +42,7 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
         jobs: 1_000_000,
         workers: 100,
         address: "127.0.0.1:0".parse()?,
+        threads: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -48,6 +51,7 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
             "--jobs" => options.jobs = value.parse()?,
             "--workers" => options.workers = value.parse()?,
             "--addr" => options.address = value.parse()?,
+            "--threads" => options.threads = Some(value.parse()?),
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -116,9 +120,16 @@ fn record(collectors: &Collectors, jobs: u64, workers: u64) {
     collectors.system_metrics().update_queue_depth(42);
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = options()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = options.threads {
+        runtime.worker_threads(threads);
+    }
+    runtime.enable_all().build()?.block_on(run(options))
+}
+
+async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let collectors = Arc::new(Collectors::default());
     let began = Instant::now();
     record(&collectors, options.jobs, options.workers);

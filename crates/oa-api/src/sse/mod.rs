@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
+use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::Stream;
 use oa_events::{Event, EventFilter, EventStream, StreamItem};
 use serde_json::json;
 use tokio::time::Sleep;
@@ -73,7 +73,7 @@ pub(crate) async fn events(
     State(state): State<ApiState>,
     params: QueryParams,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let mut filter = match params.get("types") {
         Some(types) => EventFilter::parse_types(types).map_err(|_| ApiError::UnknownEventType {
             name: first_unknown_type(types),
@@ -98,12 +98,14 @@ pub(crate) async fn events(
     let retry = state.config.sse_retry;
     let stream = futures_util::stream::unfold(Box::new(session), move |mut session| async move {
         let frame = session.next_frame().await?;
-        Some((Ok(frame.into_sse(retry)), session))
+        Some((Ok::<_, Infallible>(frame.into_sse(retry)), session))
     });
     let keep_alive = KeepAlive::new()
         .interval(state.config.sse_keep_alive)
         .text("keep-alive");
-    Ok(Sse::new(stream).keep_alive(keep_alive))
+    // Reverse proxies such as nginx must pass frames on at once, not buffer them.
+    let no_buffering = [(HeaderName::from_static("x-accel-buffering"), "no")];
+    Ok((no_buffering, Sse::new(stream).keep_alive(keep_alive)))
 }
 
 /// The first name of `types` that is not a wire name (for the error message).

@@ -378,5 +378,11 @@ pub(crate) async fn open_stream(
         "text/event-stream",
         "an event stream"
     );
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(
+        response.headers()["x-accel-buffering"],
+        "no",
+        "proxies must not buffer it"
+    );
     SseReader::new(response.into_body().into_data_stream())
 }

@@ -130,43 +130,41 @@ pub(super) const FOLD_COUNTS: &str = "WITH gone AS ( \
 /// The start of a listing; the filters and the page are appended.
 pub(super) const LIST_JOBS: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE TRUE");
 
-/// What a claim sets: exactly what [`Job::start`](crate::Job::start) does. `$1` is now, `$2`
-/// the worker, `$3` the lease.
+/// What a claim sets: exactly what [`Job::start`](crate::Job::start) does, to the jobs whose ids
+/// the subquery that follows returns. `$1` is now, `$2` the worker, `$3` the lease.
+///
+/// The ids are matched with `= ANY(ARRAY(...))` rather than a join or `IN (...)`: with a
+/// parameter as the limit, PostgreSQL's generic plan expects hundreds of picked rows and would
+/// hash-join them with a scan of the whole table; an array of ids is always looked up in the
+/// primary key.
 macro_rules! claim_set {
     () => {
-        "UPDATE jobs SET status = 'running', attempt = least(jobs.attempt + 1, 4294967295), \
+        "UPDATE jobs SET status = 'running', attempt = least(attempt + 1, 4294967295), \
          started_at = $1, progress = 0, worker_id = $2, lease_expires_at = $3, updated_at = $1 \
-         FROM picked WHERE jobs.id = picked.id RETURNING "
+         WHERE id = ANY(ARRAY("
     };
 }
 
 /// Claims the next `$5` claimable jobs named `$4`, walking the `jobs_ready` index in claim order
 /// and skipping the rows other claims have locked.
 pub(super) const CLAIM_ONE_NAME: &str = concat!(
-    "WITH picked AS (SELECT id FROM jobs \
-         WHERE status = 'queued' AND name = $4 AND ready_at <= $1 \
-         ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) ",
     claim_set!(),
-    "jobs.id, jobs.name, jobs.description, jobs.payload, jobs.status, jobs.priority, \
-     jobs.tags, jobs.metadata, jobs.max_retries, jobs.retry_policy, jobs.timeout_ns, \
-     jobs.progress, jobs.attempt, jobs.result, jobs.error, jobs.worker_id, jobs.created_at, \
-     jobs.queued_at, jobs.started_at, jobs.finished_at, jobs.updated_at, jobs.lease_expires_at"
+    "SELECT id FROM jobs WHERE status = 'queued' AND name = $4 AND ready_at <= $1 \
+     ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) RETURNING ",
+    job_columns!()
 );
 
 /// Claims the next `$5` claimable jobs whose name is in the array `$4` (distinct names): the
 /// first `$5` of each name from the `jobs_ready` index, then the best `$5` of those. (The rows
 /// locked and not kept are released at the end of the statement's transaction, a moment later.)
 pub(super) const CLAIM_MANY_NAMES: &str = concat!(
-    "WITH picked AS (SELECT c.id FROM unnest($4::text[]) AS n(name) CROSS JOIN LATERAL ( \
+    claim_set!(),
+    "SELECT c.id FROM unnest($4::text[]) AS n(name) CROSS JOIN LATERAL ( \
          SELECT id, priority, ready_at FROM jobs \
          WHERE status = 'queued' AND name = n.name AND ready_at <= $1 \
          ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) AS c \
-         ORDER BY c.priority DESC, c.ready_at, c.id LIMIT $5) ",
-    claim_set!(),
-    "jobs.id, jobs.name, jobs.description, jobs.payload, jobs.status, jobs.priority, \
-     jobs.tags, jobs.metadata, jobs.max_retries, jobs.retry_policy, jobs.timeout_ns, \
-     jobs.progress, jobs.attempt, jobs.result, jobs.error, jobs.worker_id, jobs.created_at, \
-     jobs.queued_at, jobs.started_at, jobs.finished_at, jobs.updated_at, jobs.lease_expires_at"
+     ORDER BY c.priority DESC, c.ready_at, c.id LIMIT $5)) RETURNING ",
+    job_columns!()
 );
 
 /// Inserts or replaces a worker record.
@@ -238,6 +236,6 @@ pub(super) const PURGE_BATCH: i64 = 1000;
 
 /// Deletes up to `$2` final jobs finished before `$1` (one bounded batch; rows being changed
 /// are skipped).
-pub(super) const PURGE_FINISHED: &str = "DELETE FROM jobs WHERE id IN ( \
+pub(super) const PURGE_FINISHED: &str = "DELETE FROM jobs WHERE id = ANY(ARRAY( \
      SELECT id FROM jobs WHERE finished_at < $1 \
-     AND status IN ('completed', 'failed', 'cancelled') LIMIT $2 FOR UPDATE SKIP LOCKED)";
+     AND status IN ('completed', 'failed', 'cancelled') LIMIT $2 FOR UPDATE SKIP LOCKED))";

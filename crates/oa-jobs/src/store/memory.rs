@@ -402,17 +402,18 @@ impl JobStore for MemoryStore {
 
     async fn purge_finished(&self, finished_before: DateTime<Utc>) -> Result<u64> {
         let mut inner = self.lock();
-        let old: Vec<Job> = inner
+        let old: Vec<String> = inner
             .jobs
             .values()
             .filter(|job| {
                 job.status.is_final() && job.finished_at.is_some_and(|t| t < finished_before)
             })
-            .map(|job| Job::clone(job))
+            .map(|job| job.id.clone())
             .collect();
-        for job in &old {
-            inner.jobs.remove(&job.id);
-            inner.unindex(job);
+        for id in &old {
+            if let Some(job) = inner.jobs.remove(id) {
+                inner.unindex(&job);
+            }
         }
         Ok(old.len() as u64)
     }

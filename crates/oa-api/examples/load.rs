@@ -29,6 +29,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+// The `oa` binary serves the API with mimalloc as its allocator: measure the same.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Options {
     jobs: u64,
     workers: u64,

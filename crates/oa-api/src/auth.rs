@@ -35,7 +35,7 @@ pub(crate) async fn require_control(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let config = &state.config;
+    let config = &state.inner.config;
     match &config.api_token {
         Some(expected) => match bearer(request.headers()) {
             Some(given) if token_matches(given, expected) => {}
@@ -67,7 +67,7 @@ pub(crate) async fn require_read(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let config = &state.config;
+    let config = &state.inner.config;
     let Some(read_token) = &config.read_token else {
         return Ok(next.run(request).await);
     };

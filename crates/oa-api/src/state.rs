@@ -40,7 +40,7 @@ impl Readiness {
 
 /// Everything the handlers read: the metrics (query and control traits), the emitter (for the
 /// live stream), the configuration, the replay ring, the readiness flag and the token that
-/// ends open streams. Cheap to clone (a few `Arc`s).
+/// ends open streams. Cheap to clone (one `Arc`).
 ///
 /// The replay ring subscribes to the emitter when the state is made, so a client can resume
 /// from any event emitted since (within the ring's size).
@@ -59,6 +59,13 @@ impl Readiness {
 /// ```
 #[derive(Clone)]
 pub struct ApiState {
+    // One `Arc`: axum clones the state for every extractor and middleware of every request.
+    pub(crate) inner: Arc<StateInner>,
+}
+
+/// The parts of an [`ApiState`].
+#[derive(Clone)]
+pub(crate) struct StateInner {
     pub(crate) metrics: Arc<dyn MetricsQuery>,
     pub(crate) control: Arc<dyn MetricsControl>,
     pub(crate) emitter: EventEmitter,
@@ -71,11 +78,12 @@ pub struct ApiState {
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &self.inner;
         f.debug_struct("ApiState")
-            .field("emitter", &self.emitter)
-            .field("config", &self.config)
-            .field("ready", &self.readiness.is_ready())
-            .field("streams_ended", &self.streams_end.is_cancelled())
+            .field("emitter", &inner.emitter)
+            .field("config", &inner.config)
+            .field("ready", &inner.readiness.is_ready())
+            .field("streams_ended", &inner.streams_end.is_cancelled())
             .finish_non_exhaustive()
     }
 }
@@ -92,7 +100,7 @@ impl ApiState {
     ) -> Self {
         let ring = Arc::new(ReplayRing::new(&emitter, config.replay_ring_size));
         let cache = Arc::new(ResponseCache::new(config.response_cache_ttl));
-        ApiState {
+        let inner = StateInner {
             metrics,
             control,
             emitter,
@@ -101,6 +109,18 @@ impl ApiState {
             cache,
             readiness: Readiness::new(true),
             streams_end: CancellationToken::new(),
+        };
+        ApiState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The same state with `change` applied to a copy of its parts.
+    fn with(self, change: impl FnOnce(&mut StateInner)) -> Self {
+        let mut inner = (*self.inner).clone();
+        change(&mut inner);
+        ApiState {
+            inner: Arc::new(inner),
         }
     }
 
@@ -109,49 +129,49 @@ impl ApiState {
     /// it your application's shutdown token when you serve [`router`](crate::router) yourself:
     /// an open stream would otherwise keep a graceful shutdown waiting.
     #[must_use]
-    pub fn with_shutdown_token(mut self, token: &CancellationToken) -> Self {
-        self.streams_end = token.child_token();
-        self
+    pub fn with_shutdown_token(self, token: &CancellationToken) -> Self {
+        let streams_end = token.child_token();
+        self.with(|inner| inner.streams_end = streams_end)
     }
 
     /// The same state with the configuration's bind address set to `address` (it decides
     /// whether control routes work without a token).
     #[must_use]
-    pub fn with_bind_address(mut self, address: SocketAddr) -> Self {
-        if self.config.bind_address != address {
-            let mut config = (*self.config).clone();
-            config.bind_address = address;
-            self.config = Arc::new(config);
+    pub fn with_bind_address(self, address: SocketAddr) -> Self {
+        if self.inner.config.bind_address == address {
+            return self;
         }
-        self
+        let mut config = (*self.inner.config).clone();
+        config.bind_address = address;
+        self.with(|inner| inner.config = Arc::new(config))
     }
 
     /// The readiness flag of `GET /ready`.
     #[must_use]
     pub fn readiness(&self) -> &Readiness {
-        &self.readiness
+        &self.inner.readiness
     }
 
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &ApiConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// The emitter whose events the live stream serves.
     #[must_use]
     pub fn emitter(&self) -> &EventEmitter {
-        &self.emitter
+        &self.inner.emitter
     }
 
     /// Ends every open event stream now (and every stream opened later).
     pub fn close_streams(&self) {
-        self.streams_end.cancel();
+        self.inner.streams_end.cancel();
     }
 
     /// The token whose cancellation ends the event streams.
     #[must_use]
     pub fn streams_token(&self) -> &CancellationToken {
-        &self.streams_end
+        &self.inner.streams_end
     }
 }

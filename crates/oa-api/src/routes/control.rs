@@ -49,10 +49,10 @@ async fn control(
 ) -> Result<Json<ControlResponse>, ApiError> {
     let peer = caller(&request);
     let id = request_id(request.headers()).to_owned();
-    drain_body(request.into_body(), state.config.body_limit).await?;
+    drain_body(request.into_body(), state.inner.config.body_limit).await?;
     act(state);
     // The cached bodies predate the action: the next read renders anew.
-    state.cache.clear();
+    state.inner.cache.clear();
     tracing::info!(
         target: "oa_api::audit",
         action,
@@ -88,7 +88,7 @@ pub(crate) async fn reset(
         &state,
         request,
         "reset",
-        |state| state.control.reset(),
+        |state| state.inner.control.reset(),
         "All metrics have been reset",
     )
     .await
@@ -116,7 +116,7 @@ pub(crate) async fn enable(
         &state,
         request,
         "enable",
-        |state| state.control.enable(),
+        |state| state.inner.control.enable(),
         "Monitoring enabled",
     )
     .await
@@ -144,7 +144,7 @@ pub(crate) async fn disable(
         &state,
         request,
         "disable",
-        |state| state.control.disable(),
+        |state| state.inner.control.disable(),
         "Monitoring disabled",
     )
     .await

@@ -98,7 +98,7 @@ async fn not_found(request: Request) -> ApiError {
 /// # }
 /// ```
 pub fn router(state: ApiState) -> Router {
-    let config = std::sync::Arc::clone(&state.config);
+    let config = std::sync::Arc::clone(&state.inner.config);
     let timeout =
         TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout);
     let read = read_routes()

@@ -24,8 +24,8 @@ use crate::state::ApiState;
     security((), ("read_token" = []))
 )]
 pub(crate) async fn jobs_running(State(state): State<ApiState>) -> Response {
-    let body = state.cache.get_or_render(Cached::JobsRunning, || {
-        json_bytes(&state.metrics.running_jobs())
+    let body = state.inner.cache.get_or_render(Cached::JobsRunning, || {
+        json_bytes(&state.inner.metrics.running_jobs())
     });
     respond(body, "application/json")
 }
@@ -43,8 +43,8 @@ pub(crate) async fn jobs_running(State(state): State<ApiState>) -> Response {
     security((), ("read_token" = []))
 )]
 pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
-    let body = state.cache.get_or_render(Cached::Metrics, || {
-        Bytes::from(state.metrics.prometheus_text())
+    let body = state.inner.cache.get_or_render(Cached::Metrics, || {
+        Bytes::from(state.inner.metrics.prometheus_text())
     });
     respond(body, PROMETHEUS_CONTENT_TYPE)
 }
@@ -75,7 +75,7 @@ pub(crate) async fn health() -> Json<schema::ProbeResponse> {
 pub(crate) async fn ready(
     State(state): State<ApiState>,
 ) -> Result<Json<schema::ProbeResponse>, ApiError> {
-    if state.readiness.is_ready() {
+    if state.inner.readiness.is_ready() {
         Ok(Json(schema::ProbeResponse { status: "ready" }))
     } else {
         Err(ApiError::NotReady)

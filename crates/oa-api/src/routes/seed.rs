@@ -87,7 +87,7 @@ pub(crate) async fn jobs_recent(
     params: QueryParams,
 ) -> Result<Json<Vec<RecentJob>>, ApiError> {
     let limit = params.recent_limit()?;
-    Ok(Json(state.metrics.recent_jobs(limit)))
+    Ok(Json(state.inner.metrics.recent_jobs(limit)))
 }
 
 /// The figures per tag.
@@ -159,7 +159,7 @@ pub(crate) async fn worker(
     State(state): State<ApiState>,
     PathSegment(worker_id): PathSegment,
 ) -> Result<Json<WorkerStatus>, ApiError> {
-    Ok(Json(state.metrics.worker(&worker_id)?))
+    Ok(Json(state.inner.metrics.worker(&worker_id)?))
 }
 
 /// The system figures.
@@ -203,7 +203,8 @@ fn cached_json(
     render: impl FnOnce(&dyn MetricsQuery) -> Bytes,
 ) -> Response {
     let body = state
+        .inner
         .cache
-        .get_or_render(route, || render(state.metrics.as_ref()));
+        .get_or_render(route, || render(state.inner.metrics.as_ref()));
     respond(body, "application/json")
 }

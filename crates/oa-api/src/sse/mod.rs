@@ -95,13 +95,13 @@ pub(crate) async fn events(
     };
 
     let session = Session::open(&state, filter, start);
-    let retry = state.config.sse_retry;
+    let retry = state.inner.config.sse_retry;
     let stream = futures_util::stream::unfold(Box::new(session), move |mut session| async move {
         let frame = session.next_frame().await?;
         Some((Ok::<_, Infallible>(frame.into_sse(retry)), session))
     });
     let keep_alive = KeepAlive::new()
-        .interval(state.config.sse_keep_alive)
+        .interval(state.inner.config.sse_keep_alive)
         .text("keep-alive");
     // Reverse proxies such as nginx must pass frames on at once, not buffer them.
     let no_buffering = [(HeaderName::from_static("x-accel-buffering"), "no")];
@@ -217,17 +217,18 @@ impl Session {
     /// in between is in both, and the live copy is dropped because its seq is covered.
     fn open(state: &ApiState, filter: EventFilter, start: Start) -> Self {
         let live = state
+            .inner
             .emitter
-            .subscribe_with_capacity(filter.clone(), state.config.sse_client_buffer);
+            .subscribe_with_capacity(filter.clone(), state.inner.config.sse_client_buffer);
         let mut session = Session {
             live,
             filter,
-            ring: Arc::clone(&state.ring),
+            ring: Arc::clone(&state.inner.ring),
             pending: VecDeque::from([Frame::Hello]),
             covered_through: 0,
             catching_up: false,
             settle: None,
-            shutdown: Box::pin(state.streams_end.clone().cancelled_owned()),
+            shutdown: Box::pin(state.inner.streams_end.clone().cancelled_owned()),
         };
         let replay = match start {
             Start::Live => return session,
@@ -369,8 +370,8 @@ mod tests {
         let state = state(&emitter);
         // The client subscribes; events 1..=3 are emitted before it reads the ring (the race
         // the session guards against), so they sit both in the ring and in its own queue.
-        let live =
-            emitter.subscribe_with_capacity(EventFilter::all(), state.config.sse_client_buffer);
+        let live = emitter
+            .subscribe_with_capacity(EventFilter::all(), state.inner.config.sse_client_buffer);
         for _ in 0..3 {
             emitter.emit(error_event());
         }

@@ -257,3 +257,24 @@ async fn a_shared_shutdown_token_ends_streams() {
     token.cancel();
     assert_eq!(open.next_frame().await, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_request_timeout_does_not_cut_the_stream() {
+    let config = ApiConfig::builder()
+        .request_timeout(Duration::from_secs(1))
+        .sse_keep_alive(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let fixture = Fixture::with_config(config);
+    let app = fixture.app();
+    let mut stream = open_stream(&app, "/events", &[]).await;
+    assert!(stream.next_frame().await.unwrap().is_comment());
+    tokio::time::advance(Duration::from_secs(30)).await;
+    fixture.emitter.emit(Event::new(EventType::SystemStartup));
+    let frame = stream.next_data_frame().await.unwrap();
+    assert_eq!(
+        frame.event.as_deref(),
+        Some("system.startup"),
+        "still streaming after 30 s"
+    );
+}

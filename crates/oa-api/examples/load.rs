@@ -1,4 +1,4 @@
-//! Run with: `cargo run --release -p oa-api --example load [-- --jobs 1000000 --workers 100 --addr 127.0.0.1:0 --threads 2]`
+//! Run with: `cargo run --release -p oa-api --example load [-- --jobs 1000000 --workers 100 --addr 127.0.0.1:0 --threads 2 --cache-ttl-ms 100]`
 //!
 //! The load benchmark's server: records `--jobs` finished jobs (queued, claimed, started,
 //! completed or failed; ten tags, four priorities) and `--workers` workers into the collectors,
@@ -39,6 +39,8 @@ struct Options {
     address: SocketAddr,
     /// The server's worker threads (tokio's default: one per core).
     threads: Option<usize>,
+    /// The response cache's TTL (`--cache-ttl-ms 0` measures every read rendered anew).
+    cache_ttl: Option<std::time::Duration>,
 }
 
 fn options() -> Result<Options, Box<dyn std::error::Error>> {
@@ -47,6 +49,7 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
         workers: 100,
         address: "127.0.0.1:0".parse()?,
         threads: None,
+        cache_ttl: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -56,6 +59,9 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
             "--workers" => options.workers = value.parse()?,
             "--addr" => options.address = value.parse()?,
             "--threads" => options.threads = Some(value.parse()?),
+            "--cache-ttl-ms" => {
+                options.cache_ttl = Some(std::time::Duration::from_millis(value.parse()?));
+            }
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -144,11 +150,15 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         began.elapsed()
     );
 
+    let mut config = ApiConfig::builder();
+    if let Some(ttl) = options.cache_ttl {
+        config = config.response_cache_ttl(ttl);
+    }
     let state = ApiState::new(
         collectors.clone(),
         collectors,
         EventEmitter::new(),
-        ApiConfig::default(),
+        config.build()?,
     );
     let listener = TcpListener::bind(options.address).await?;
     println!("listening on http://{}", listener.local_addr()?);

@@ -9,4 +9,5 @@ mod crate_dependencies_follow_the_architecture;
 mod dashboard_renders_in_a_browser;
 mod engine_feeds_the_monitor;
 mod oa_command;
+mod oa_commands_work_on_a_store;
 mod oa_demo_serves_the_seed_api;

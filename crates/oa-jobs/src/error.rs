@@ -52,6 +52,17 @@ pub enum Error {
         worker_id: String,
     },
 
+    /// An update was computed from an earlier attempt of the job: the job went back to the queue
+    /// (its worker was thought lost) and was claimed again since. The update was refused, so a
+    /// late outcome never overwrites the current attempt.
+    #[error("job `{job_id}` has moved past attempt {attempt}; the late update was refused")]
+    StaleAttempt {
+        /// The job.
+        job_id: String,
+        /// The attempt the update was computed from.
+        attempt: u32,
+    },
+
     /// No worker has this id in the store.
     #[error("worker `{worker_id}` not found")]
     WorkerNotFound {
@@ -124,6 +135,7 @@ impl Error {
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::StatusConflict { .. } => "status_conflict",
             Self::JobHeld { .. } => "job_held",
+            Self::StaleAttempt { .. } => "stale_attempt",
             Self::WorkerNotFound { .. } => "worker_not_found",
             Self::InvalidArgument { .. } => "invalid_argument",
             Self::DuplicateHandler { .. } => "duplicate_handler",

@@ -506,7 +506,9 @@ impl JobManager {
                 .await
             {
                 Ok(()) => return Ok(job),
-                Err(error @ Error::StatusConflict { .. }) => last = Some(error),
+                Err(error @ (Error::StatusConflict { .. } | Error::StaleAttempt { .. })) => {
+                    last = Some(error);
+                }
                 Err(error) => return Err(error),
             }
         }

@@ -13,7 +13,7 @@ use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
 };
-use super::{JobStore, check_update};
+use super::{JobStore, check_update, holds_attempt};
 use crate::error::{Error, Result};
 use crate::job::{Job, LostOutcome};
 use crate::status::JobStatus;
@@ -110,14 +110,20 @@ impl Inner {
     }
 
     fn apply(&mut self, update: &JobUpdate) -> Result<()> {
-        let stored = self
+        let (stored, attempt) = self
             .jobs
             .get(&update.job.id)
-            .map(|job| job.status)
+            .map(|job| (job.status, job.attempt))
             .ok_or_else(|| Error::JobNotFound {
                 job_id: update.job.id.clone(),
             })?;
         check_update(update, stored)?;
+        if holds_attempt(update.expected) && attempt != update.job.attempt {
+            return Err(Error::StaleAttempt {
+                job_id: update.job.id.clone(),
+                attempt: update.job.attempt,
+            });
+        }
         self.put(update.job.clone());
         Ok(())
     }

@@ -47,11 +47,14 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn get(&self, job_id: &str) -> Result<Option<Job>>;
 
     /// Replaces the stored job by `update.job` if its stored status is still `update.expected`
-    /// (optimistic concurrency) and the move from `expected` to the new status is legal.
+    /// (optimistic concurrency) and, when `expected` is running or paused, its stored attempt is
+    /// still `update.job.attempt` (a worker that lost its job to a newer claim can never
+    /// overwrite that attempt), and the move from `expected` to the new status is legal.
     ///
     /// # Errors
     /// [`Error::JobNotFound`](crate::Error::JobNotFound),
-    /// [`Error::StatusConflict`](crate::Error::StatusConflict) (someone moved it first), or
+    /// [`Error::StatusConflict`](crate::Error::StatusConflict) (someone moved it first),
+    /// [`Error::StaleAttempt`](crate::Error::StaleAttempt) (it was claimed again since), or
     /// [`Error::InvalidTransition`](crate::Error::InvalidTransition); nothing is written.
     async fn update(&self, update: &JobUpdate) -> Result<()>;
 
@@ -135,6 +138,14 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     fn process_local(&self) -> bool {
         false
     }
+}
+
+/// Whether an update from `expected` comes from the holder of one attempt (running, or paused
+/// while held): such an update must carry the stored attempt, so that a worker that lost its
+/// job to a newer claim can never overwrite it. Updates from other statuses may start a new
+/// attempt themselves.
+pub(crate) const fn holds_attempt(expected: JobStatus) -> bool {
+    matches!(expected, JobStatus::Running | JobStatus::Paused)
 }
 
 /// Checks an update against the state machine (shared by the implementations).

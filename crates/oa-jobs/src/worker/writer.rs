@@ -89,7 +89,11 @@ pub(crate) async fn run(
             match result {
                 Ok(()) => announce(&shared, &update.job, &worker_id, outcome, &mut ready),
                 // Cancelled or released meanwhile: the other side already announced it.
-                Err(Error::StatusConflict { .. } | Error::JobNotFound { .. }) => {
+                Err(
+                    Error::StatusConflict { .. }
+                    | Error::JobNotFound { .. }
+                    | Error::StaleAttempt { .. },
+                ) => {
                     tracing::debug!(job_id = %update.job.id, "attempt outcome superseded");
                 }
                 Err(error) => shared

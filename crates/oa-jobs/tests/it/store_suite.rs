@@ -100,6 +100,7 @@ macro_rules! store_suite {
                 scheduled_after_lists_future_queued_jobs_earliest_first,
                 purge_finished_deletes_old_final_jobs,
                 workers_are_recorded_and_listed,
+                a_late_outcome_of_an_older_attempt_is_refused,
             );
         }
     };

@@ -65,7 +65,13 @@ pub(super) async fn apply_update(
         Ok(job) => job,
         Err(e) => return Ok(Err(e)),
     };
-    write_job(conn, job, update.expected, operation).await?;
+    // The status matched; nothing written means the attempt did not.
+    if !write_job(conn, job, update.expected, operation).await? {
+        return Ok(Err(Error::StaleAttempt {
+            job_id: update.job.id.clone(),
+            attempt: update.job.attempt,
+        }));
+    }
     Ok(Ok(()))
 }
 

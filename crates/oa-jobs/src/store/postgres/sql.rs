@@ -70,7 +70,7 @@ macro_rules! set_job {
 pub(super) const UPDATE_JOB: &str = concat!(
     "UPDATE jobs SET ",
     set_job!(),
-    " WHERE id = $1 AND status = $23"
+    " WHERE id = $1 AND status = $23 AND ($23 NOT IN ('running', 'paused') OR attempt = $13)"
 );
 
 /// Replaces many jobs, each only if its stored status is still the expected one (the number of
@@ -89,7 +89,8 @@ pub(super) const UPDATE_JOBS: &str = concat!(
     job_arrays!(),
     ", $23::text[]) AS u(",
     job_columns!(),
-    ", expected) WHERE jobs.id = u.id AND jobs.status = u.expected"
+    ", expected) WHERE jobs.id = u.id AND jobs.status = u.expected \
+     AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)"
 );
 
 /// One job by id.

@@ -105,7 +105,13 @@ pub(super) async fn apply_update(
         Ok(job) => job,
         Err(e) => return Ok(Err(e)),
     };
-    write_job(writer, conn, job, update.expected, operation).await?;
+    // The status matched; nothing written means the attempt did not.
+    if !write_job(writer, conn, job, update.expected, operation).await? {
+        return Ok(Err(Error::StaleAttempt {
+            job_id: update.job.id.clone(),
+            attempt: update.job.attempt,
+        }));
+    }
     Ok(Ok(()))
 }
 

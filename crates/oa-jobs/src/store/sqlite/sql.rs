@@ -99,7 +99,8 @@ pub(super) fn update_jobs(size: usize) -> &'static str {
         format!(
             "WITH u({}, expected) AS (VALUES {}) \
              UPDATE jobs SET {} FROM u \
-             WHERE jobs.id = u.id AND jobs.status = u.expected",
+             WHERE jobs.id = u.id AND jobs.status = u.expected \
+             AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)",
             job_columns!(),
             rows_of(&placeholders(JOB_COLUMN_COUNT + 1), size),
             set.join(", ")
@@ -114,7 +115,7 @@ pub(super) const UPDATE_JOB: &str = "UPDATE jobs SET name = ?2, description = ?3
      retry_policy = ?10, timeout_ns = ?11, progress = ?12, attempt = ?13, result = ?14, \
      error = ?15, worker_id = ?16, created_at = ?17, queued_at = ?18, started_at = ?19, \
      finished_at = ?20, updated_at = ?21, lease_expires_at = ?22 \
-     WHERE id = ?1 AND status = ?23";
+     WHERE id = ?1 AND status = ?23 AND (?23 NOT IN ('running', 'paused') OR attempt = ?13)";
 
 /// One job by id.
 pub(super) const SELECT_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?1");

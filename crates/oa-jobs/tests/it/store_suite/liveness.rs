@@ -334,3 +334,66 @@ pub(super) async fn workers_are_recorded_and_listed(store: Store) {
         ["w-b", "w-c", "w-a"]
     );
 }
+
+pub(super) async fn a_late_outcome_of_an_older_attempt_is_refused(store: Store) {
+    store
+        .register_worker(&WorkerRecord::new("old", at(0)))
+        .await
+        .unwrap();
+    store
+        .register_worker(&WorkerRecord::new("new", at(0)))
+        .await
+        .unwrap();
+    store
+        .insert(&queued("j1", "x", Priority::Medium, at(0)))
+        .await
+        .unwrap();
+    // The old worker claims attempt 1 with a lease until at(31), then goes silent.
+    let first = claim_one(&store, "old", "x", at(1)).await;
+    assert_eq!(first.attempt, 1);
+    assert_eq!(ids(&store.requeue_expired(at(40)).await.unwrap()), ["j1"]);
+    // Another worker claims attempt 2.
+    let second = claim_one(&store, "new", "x", at(41)).await;
+    assert_eq!(
+        (second.attempt, second.worker_id.as_deref()),
+        (2, Some("new"))
+    );
+
+    // The old worker wakes up and reports its attempt's outcome: refused, nothing written.
+    let mut late = first.clone();
+    late.complete(json!("late"), at(42)).unwrap();
+    let refused = store
+        .update(&JobUpdate::new(late.clone(), JobStatus::Running))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::StaleAttempt { ref job_id, attempt: 1 }) if job_id == "j1"),
+        "{refused:?}"
+    );
+    let mut failed = first.clone();
+    failed
+        .fail_attempt(JobError::fatal("x", "late"), at(42))
+        .unwrap();
+    let results = store
+        .update_many(&[
+            JobUpdate::new(late, JobStatus::Running),
+            JobUpdate::new(failed, JobStatus::Running),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(Error::StaleAttempt { .. }))),
+        "{results:?}"
+    );
+    assert_eq!(get(&store, "j1").await, second);
+
+    // The current holder's outcome goes through.
+    let mut done = second.clone();
+    done.complete(json!("ok"), at(43)).unwrap();
+    store
+        .update(&JobUpdate::new(done.clone(), JobStatus::Running))
+        .await
+        .unwrap();
+    assert_eq!(get(&store, "j1").await, done);
+}

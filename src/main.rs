@@ -452,15 +452,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         worker_prefix: Some("demo-worker".to_owned()),
         retention: None,
     };
-    let system = System::start(&options).await?;
-    let stop = stop_signal(duration);
-    let served = match api::serve(&system, &args.api, stop.child_token()).await {
-        Ok(served) => served,
-        Err(error) => {
-            system.stop().await;
-            return Err(error);
-        }
-    };
+    let (system, stop, served) = start_serving(&options, &args.api, duration).await?;
     let url = api::url(served.address);
     println!(
         "oa demo: store {store}, {} workers × {} jobs; Ctrl-C to stop",
@@ -483,6 +475,24 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Starts the system and serves its API; the token stops both (Ctrl-C, SIGTERM or after
+/// `duration`). When the port cannot be taken, the system is stopped again before the error.
+async fn start_serving(
+    options: &SystemOptions,
+    api_args: &api::ApiArgs,
+    duration: Option<Duration>,
+) -> anyhow::Result<(System, CancellationToken, api::ServedApi)> {
+    let system = System::start(options).await?;
+    let stop = stop_signal(duration);
+    match api::serve(&system, api_args, stop.child_token()).await {
+        Ok(served) => Ok((system, stop, served)),
+        Err(error) => {
+            system.stop().await;
+            Err(error)
+        }
+    }
+}
+
 async fn finish_api(served: api::ServedApi) -> anyhow::Result<()> {
     match served.task.await {
         Ok(result) => result.map_err(|error| anyhow::anyhow!("the API server failed: {error}")),
@@ -502,15 +512,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(|r| seconds(r, "--retention"))
             .transpose()?,
     };
-    let system = System::start(&options).await?;
-    let stop = stop_signal(None);
-    let served = match api::serve(&system, &args.api, stop.child_token()).await {
-        Ok(served) => served,
-        Err(error) => {
-            system.stop().await;
-            return Err(error);
-        }
-    };
+    let (system, stop, served) = start_serving(&options, &args.api, None).await?;
     let url = api::url(served.address);
     println!(
         "oa serve: store {}, {} workers; dashboard {url}/dashboard",

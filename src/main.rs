@@ -284,7 +284,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // A closed pipe (`oa events | head`) is not worth a message.
             if !is_broken_pipe(&err) {
-                let _ = writeln!(std::io::stderr(), "oa: {err:#}");
+                let _ = writeln!(std::io::stderr(), "oa: {}", one_line(&err));
             }
             ExitCode::FAILURE
         }
@@ -612,6 +612,23 @@ async fn run_jobs(command: JobsCommand) -> anyhow::Result<()> {
         JobsCommand::Retry(a) => (a.store, JobsAction::Retry { id: a.id }),
     };
     jobs_cmd::jobs(&store.store, action).await
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the line already holds
+/// (many errors print their source themselves).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -98,7 +98,8 @@ impl JobStatus {
 
 impl fmt::Display for JobStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad` honours width and alignment (`{:<9}` in tables).
+        f.pad(self.as_str())
     }
 }
 
@@ -172,7 +173,7 @@ impl Priority {
 
 impl fmt::Display for Priority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -209,6 +210,12 @@ mod tests {
         assert!("done".parse::<JobStatus>().is_err());
         assert!("urgent".parse::<Priority>().is_err());
         assert_eq!(Priority::from_rank(4), None);
+    }
+
+    #[test]
+    fn display_honours_width() {
+        assert_eq!(format!("[{:<9}]", JobStatus::Queued), "[queued   ]");
+        assert_eq!(format!("[{:>8}]", Priority::High), "[    high]");
     }
 
     #[test]

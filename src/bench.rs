@@ -283,4 +283,12 @@ impl JobStore for TimedStore {
     async fn purge_finished(&self, finished_before: DateTime<Utc>) -> oa_jobs::Result<u64> {
         self.inner.purge_finished(finished_before).await
     }
+
+    fn claimable_signal(&self) -> Option<Arc<Notify>> {
+        self.inner.claimable_signal()
+    }
+
+    fn process_local(&self) -> bool {
+        self.inner.process_local()
+    }
 }

@@ -162,6 +162,23 @@ impl SqliteStoreOptions {
     /// `create_if_missing`, not a database, no permission), [`Error::Migration`] when the schema
     /// cannot be brought up to date (for example, written by a newer version).
     pub async fn open(&self) -> Result<SqliteStore> {
+        // Two processes creating one file at once can make the loser's switch to WAL (or its
+        // first read of the new WAL index) fail with SQLITE_BUSY before the busy handler is
+        // consulted; such a failure is retried until the busy timeout has passed.
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.open_once().await {
+                Err(error) if is_busy(&error) && started.elapsed() < self.busy_timeout => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn open_once(&self) -> Result<SqliteStore> {
         let base = SqliteConnectOptions::new()
             .busy_timeout(self.busy_timeout)
             .foreign_keys(true)
@@ -215,6 +232,21 @@ impl SqliteStoreOptions {
             shared: Arc::new(Shared { writer, readers }),
         })
     }
+}
+
+/// Whether `error` is SQLite's "database is locked" or "database table is locked" (codes 5
+/// and 6, with their extended forms).
+fn is_busy(error: &Error) -> bool {
+    let Error::Database {
+        source: sqlx::Error::Database(db),
+        ..
+    } = error
+    else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i64>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 /// Applies the missing migrations inside one `BEGIN IMMEDIATE` transaction, so that two

@@ -108,6 +108,16 @@ fn bad_settings_are_one_line_errors() {
         "sqlite:///proc/oa/jobs.db",
     ]));
     assert!(unreadable.contains("/proc/oa"), "{unreadable}");
+    let token = one_line_error(&oa(&[
+        "serve",
+        "--store",
+        "memory",
+        "--port",
+        "0",
+        "--api-token",
+        "a b",
+    ]));
+    assert!(token.contains("api_token"), "{token}");
     let duration = one_line_error(&oa(&["demo", "--store", "memory", "--duration=-1"]));
     assert!(duration.contains("--duration"), "{duration}");
 }

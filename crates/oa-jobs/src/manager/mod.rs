@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use oa_events::{EventEmitter, EventType};
-use serde_json::{Map, Value};
+use serde_json::Map;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -381,11 +381,8 @@ impl JobManager {
                 job.cancel(now)
             })
             .await?;
-        let mut extra = Map::new();
-        if let Some(worker_id) = &worker_id {
-            extra.insert("worker_id".to_owned(), Value::String(worker_id.clone()));
-        }
-        let mut event = oa_events::Event::from_job(EventType::JobCancelled, &job, extra)
+        // The cancelled job no longer names its worker; the event does, when it had one.
+        let mut event = oa_events::Event::from_job(EventType::JobCancelled, &job, Map::new())
             .with_timestamp(self.shared.events.clock.now());
         if let Some(worker_id) = worker_id {
             event = event.with_worker_id(worker_id);

@@ -13,7 +13,7 @@ use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
 };
-use super::{JobStore, check_update, holds_attempt};
+use super::{JobStore, check_update, claim_order, first_duplicate_id, holds_attempt};
 use crate::error::{Error, Result};
 use crate::job::{Job, LostOutcome};
 use crate::status::JobStatus;
@@ -60,11 +60,8 @@ impl MemoryStore {
 
 fn ready_key(job: &Job) -> Option<ReadyKey> {
     (job.status == JobStatus::Queued).then(|| {
-        (
-            Reverse(job.priority.rank()),
-            job.queued_at.unwrap_or(job.created_at),
-            job.id.clone(),
-        )
+        let (priority, queued_at, id) = claim_order(job);
+        (priority, queued_at, id.to_owned())
     })
 }
 
@@ -189,13 +186,10 @@ impl JobStore for MemoryStore {
 
     async fn insert_many(&self, jobs: &[Job]) -> Result<()> {
         let mut inner = self.lock();
-        let mut seen = hashbrown::HashSet::with_capacity(jobs.len());
-        for job in jobs {
-            if inner.jobs.contains_key(&job.id) || !seen.insert(job.id.as_str()) {
-                return Err(Error::DuplicateJob {
-                    job_id: job.id.clone(),
-                });
-            }
+        if let Some(id) = first_duplicate_id(jobs, |id| inner.jobs.contains_key(id)) {
+            return Err(Error::DuplicateJob {
+                job_id: id.to_owned(),
+            });
         }
         for job in jobs {
             inner.put(job.clone());

@@ -7,6 +7,7 @@
 
 mod memory;
 mod postgres;
+mod shared;
 mod sqlite;
 mod types;
 
@@ -19,6 +20,10 @@ pub use sqlite::{SqliteStore, SqliteStoreOptions, SqliteSynchronous};
 pub use types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
+};
+
+pub(crate) use shared::{
+    BatchPlan, batch_results, claim_order, first_duplicate_id, plan_batch, sort_in_claim_order,
 };
 
 use crate::error::Result;

@@ -31,11 +31,11 @@ use self::ops::{
 pub use self::options::{SqliteStoreOptions, SqliteSynchronous};
 use self::rows::{EncodedJob, bound_time, decode_job, decode_time, decode_worker, encode_time};
 use super::JobStore;
-use super::check_update;
 use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
 };
+use super::{check_update, sort_in_claim_order};
 use crate::error::{Error, Result};
 use crate::job::Job;
 
@@ -385,16 +385,7 @@ impl JobStore for SqliteStore {
                 .map_err(self.writer().error("claim"))?
         };
         let mut jobs = decode_jobs(&rows)?;
-        // RETURNING gives no order: restore the claim order.
-        jobs.sort_by(|a, b| {
-            let key = |job: &Job| {
-                (
-                    std::cmp::Reverse(job.priority.rank()),
-                    job.queued_at.unwrap_or(job.created_at),
-                )
-            };
-            key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
-        });
+        sort_in_claim_order(&mut jobs);
         Ok(jobs)
     }
 

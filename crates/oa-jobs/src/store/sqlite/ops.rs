@@ -13,8 +13,8 @@ use super::sql;
 use crate::error::{Error, Result};
 use crate::job::{Job, LostOutcome};
 use crate::status::JobStatus;
-use crate::store::check_update;
 use crate::store::types::{JobUpdate, WorkerState};
+use crate::store::{BatchPlan, batch_results, check_update, first_duplicate_id, plan_batch};
 
 pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
@@ -155,14 +155,13 @@ pub(super) async fn first_duplicate(
         .iter()
         .filter_map(|row| row.try_get::<String, _>(0).ok())
         .collect();
-    let mut seen = HashSet::with_capacity(jobs.len());
-    let duplicate = ids
-        .iter()
-        .find(|id| taken.contains(**id) || !seen.insert(**id))
+    let duplicate = first_duplicate_id(jobs, |id| taken.contains(id))
         // Another process removed the clashing job in between: name the first id.
-        .or_else(|| ids.first())
-        .map_or_else(String::new, |id| (*id).to_owned());
-    Ok(Error::DuplicateJob { job_id: duplicate })
+        .or_else(|| ids.first().copied())
+        .unwrap_or_default();
+    Ok(Error::DuplicateJob {
+        job_id: duplicate.to_owned(),
+    })
 }
 
 /// `update_many` of updates with distinct ids, inside the caller's transaction: one set-based
@@ -174,25 +173,11 @@ pub(super) async fn update_distinct(
     updates: &[JobUpdate],
 ) -> Result<Option<Vec<Result<()>>>> {
     const OPERATION: &str = "update_many";
-    // `None`: applied by the statements below; `Some(None)`: a forbidden move, reported from
-    // the stored status; `Some(Some(error))`: a value that cannot be stored.
-    let mut outcomes: Vec<Option<Option<Error>>> = Vec::with_capacity(updates.len());
-    let mut pending: Vec<(EncodedJob, JobStatus)> = Vec::with_capacity(updates.len());
-    let mut forbidden: Vec<&str> = Vec::new();
-    for update in updates {
-        if check_update(update, update.expected).is_err() {
-            forbidden.push(&update.job.id);
-            outcomes.push(Some(None));
-            continue;
-        }
-        match EncodedJob::new(&update.job) {
-            Ok(job) => {
-                pending.push((job, update.expected));
-                outcomes.push(None);
-            }
-            Err(e) => outcomes.push(Some(Some(e))),
-        }
-    }
+    let BatchPlan {
+        outcomes,
+        pending,
+        forbidden,
+    } = plan_batch(updates, EncodedJob::new);
     let expected_rows = pending.len() as u64;
     let mut changed_rows = 0;
     let mut pending = pending.into_iter();
@@ -223,20 +208,5 @@ pub(super) async fn update_distinct(
             stored.insert(id, status);
         }
     }
-    let results = updates
-        .iter()
-        .zip(outcomes)
-        .map(|(update, outcome)| match outcome {
-            None => Ok(()),
-            Some(Some(error)) => Err(error),
-            // The move is forbidden from any status, so this is a conflict or the forbidden move.
-            Some(None) => match stored.get(&update.job.id) {
-                None => Err(Error::JobNotFound {
-                    job_id: update.job.id.clone(),
-                }),
-                Some(&status) => check_update(update, status),
-            },
-        })
-        .collect();
-    Ok(Some(results))
+    Ok(Some(batch_results(updates, outcomes, &stored)))
 }

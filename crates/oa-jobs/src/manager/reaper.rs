@@ -50,6 +50,33 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
+/// Announces a worker that went offline (`reason`) after its jobs were released: the events of
+/// the released jobs (`job.retrying` with `retry_reason`, `job.queued`, or `job.failed`), then
+/// `worker.offline` with the ids of the re-queued jobs; wakes idle workers for them.
+pub(crate) fn announce_offline(
+    shared: &Shared,
+    worker_id: &str,
+    reason: &str,
+    retry_reason: &str,
+    jobs: &[crate::Job],
+) {
+    shared.events.released(jobs, Some(worker_id), retry_reason);
+    let requeued = jobs
+        .iter()
+        .filter(|job| job.status == crate::JobStatus::Queued)
+        .map(|job| Value::String(job.id.clone()))
+        .collect();
+    let mut data = Map::with_capacity(2);
+    data.insert(keys::REASON.to_owned(), Value::String(reason.to_owned()));
+    data.insert(keys::REQUEUED_JOB_IDS.to_owned(), Value::Array(requeued));
+    shared
+        .events
+        .worker(EventType::WorkerOffline, worker_id, data);
+    if !jobs.is_empty() {
+        shared.work_available.notify_waiters();
+    }
+}
+
 /// How long after its last heartbeat a worker is declared offline.
 pub(crate) fn offline_after(shared: &Shared, worker: &WorkerRecord) -> Duration {
     shared
@@ -86,28 +113,8 @@ pub(crate) async fn reap_once(shared: &Shared) -> Duration {
             .await
         {
             Ok(Some(jobs)) => {
-                shared.events.released(&jobs, Some(&worker.id), LOST_KIND);
-                let mut data = Map::with_capacity(2);
-                data.insert(
-                    keys::REASON.to_owned(),
-                    Value::String(HEARTBEAT_TIMEOUT.to_owned()),
-                );
-                data.insert(
-                    keys::REQUEUED_JOB_IDS.to_owned(),
-                    Value::Array(
-                        jobs.iter()
-                            .filter(|j| j.status == crate::JobStatus::Queued)
-                            .map(|j| Value::String(j.id.clone()))
-                            .collect(),
-                    ),
-                );
-                shared
-                    .events
-                    .worker(EventType::WorkerOffline, &worker.id, data);
+                announce_offline(shared, &worker.id, HEARTBEAT_TIMEOUT, LOST_KIND, &jobs);
                 tracing::warn!(worker_id = %worker.id, released = jobs.len(), "worker declared offline");
-                if !jobs.is_empty() {
-                    shared.work_available.notify_waiters();
-                }
             }
             Ok(None) => {}
             Err(error) => shared

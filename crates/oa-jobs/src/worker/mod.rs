@@ -22,6 +22,7 @@ pub use context::JobContext;
 pub use handler::{HandlerFuture, JobHandler};
 
 use crate::error::{Error, Result};
+use crate::manager::reaper::announce_offline;
 use crate::manager::{JobManager, Shared};
 use crate::store::{ClaimRequest, WorkerRecord};
 use control::JobControl;
@@ -517,25 +518,13 @@ async fn go_offline(worker: &WorkerShared) {
         .await
     {
         Ok(Some(jobs)) => {
-            events.released(&jobs, Some(&worker.id), SHUTDOWN_REASON);
-            let mut data = Map::with_capacity(2);
-            data.insert(
-                keys::REASON.to_owned(),
-                Value::String(SHUTDOWN_REASON.to_owned()),
+            announce_offline(
+                &worker.manager,
+                &worker.id,
+                SHUTDOWN_REASON,
+                SHUTDOWN_REASON,
+                &jobs,
             );
-            data.insert(
-                keys::REQUEUED_JOB_IDS.to_owned(),
-                Value::Array(
-                    jobs.iter()
-                        .filter(|job| job.status == crate::JobStatus::Queued)
-                        .map(|job| Value::String(job.id.clone()))
-                        .collect(),
-                ),
-            );
-            events.worker(EventType::WorkerOffline, &worker.id, data);
-            if !jobs.is_empty() {
-                worker.manager.work_available.notify_waiters();
-            }
         }
         // Declared offline by a reaper meanwhile: it already announced everything.
         Ok(None) => {}

@@ -72,16 +72,34 @@ pub(crate) fn events(json_output: bool) -> anyhow::Result<()> {
 }
 
 /// The parameters of `oa bench jobs`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct JobsBench {
+    /// The store (`memory`, `sqlite://PATH`, `postgres://...`).
+    #[arg(long, default_value = "memory")]
     pub(crate) store: StoreUrl,
+    /// How many jobs.
+    #[arg(long, default_value_t = 100_000)]
     pub(crate) jobs: u64,
+    /// How many workers.
+    #[arg(long, default_value_t = 1)]
     pub(crate) workers: u32,
+    /// Jobs each worker runs at once.
+    #[arg(long, default_value_t = 256)]
     pub(crate) concurrency: u32,
+    /// Jobs one claim takes at most.
+    #[arg(long, default_value_t = 256)]
     pub(crate) claim_batch: u32,
+    /// Tags per job.
+    #[arg(long, default_value_t = 0)]
     pub(crate) tags: u32,
+    /// The fraction of jobs that fail (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
     pub(crate) fail_rate: f64,
+    /// Bytes of payload per job.
+    #[arg(long, default_value_t = 0)]
     pub(crate) payload_bytes: usize,
+    /// One JSON object on stdout.
+    #[arg(long)]
     pub(crate) json: bool,
 }
 

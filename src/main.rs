@@ -239,35 +239,7 @@ enum BenchCommand {
         json: bool,
     },
     /// Create → claim → run → complete through a store.
-    Jobs {
-        /// The store (`memory`, `sqlite://PATH`).
-        #[arg(long, default_value = "memory")]
-        store: StoreUrl,
-        /// How many jobs.
-        #[arg(long, default_value_t = 100_000)]
-        jobs: u64,
-        /// How many workers.
-        #[arg(long, default_value_t = 1)]
-        workers: u32,
-        /// Jobs each worker runs at once.
-        #[arg(long, default_value_t = 256)]
-        concurrency: u32,
-        /// Jobs one claim takes at most.
-        #[arg(long, default_value_t = 256)]
-        claim_batch: u32,
-        /// Tags per job.
-        #[arg(long, default_value_t = 0)]
-        tags: u32,
-        /// The fraction of jobs that fail (0 to 1).
-        #[arg(long, default_value_t = 0.0)]
-        fail_rate: f64,
-        /// Bytes of payload per job.
-        #[arg(long, default_value_t = 0)]
-        payload_bytes: usize,
-        /// One JSON object on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    Jobs(bench::JobsBench),
 }
 
 fn main() -> ExitCode {
@@ -344,30 +316,7 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 status_cmd::status(&args.url, args.token.as_deref(), args.json).await
             }
             Command::Bench(BenchCommand::Events { json }) => bench::events(json),
-            Command::Bench(BenchCommand::Jobs {
-                store,
-                jobs,
-                workers,
-                concurrency,
-                claim_batch,
-                tags,
-                fail_rate,
-                payload_bytes,
-                json,
-            }) => {
-                bench::jobs(bench::JobsBench {
-                    store,
-                    jobs,
-                    workers,
-                    concurrency,
-                    claim_batch,
-                    tags,
-                    fail_rate,
-                    payload_bytes,
-                    json,
-                })
-                .await
-            }
+            Command::Bench(BenchCommand::Jobs(bench)) => bench::jobs(bench).await,
             Command::Events { json } => print_event_types(json),
         }
     })

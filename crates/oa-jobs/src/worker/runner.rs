@@ -70,7 +70,12 @@ pub(crate) async fn run(
         _ => None,
     };
     worker.running.remove(&job_id);
-    worker.manager.controls.remove(&job_id);
+    // Only this attempt's entry: a newer claim of the same job in this process (after a lost
+    // lease) may have registered its own control meanwhile.
+    worker
+        .manager
+        .controls
+        .remove_if(&job_id, |_, registered| Arc::ptr_eq(registered, &control));
     drop(permit);
     if let Some(commit) = commit {
         // The writer only stops after every runner is done, so this cannot fail but when

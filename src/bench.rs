@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use oa_events::{Event, EventEmitter, EventType};
 use oa_jobs::store::{
-    ClaimRequest, HeartbeatOutcome, JobFilter, JobPage, JobUpdate, Page, StatusCounts, WorkerRecord,
+    ClaimRequest, HeartbeatOutcome, JobFilter, JobPage, JobUpdate, LogEvents, Page, StatusCounts,
+    WorkerRecord,
 };
 use oa_jobs::{Job, JobContext, JobError, JobManager, JobStore, NewJob};
 use oa_monitor::Monitor;
@@ -230,6 +231,13 @@ impl JobStore for TimedStore {
     async fn insert_many(&self, jobs: &[Job]) -> oa_jobs::Result<()> {
         self.inner.insert_many(jobs).await
     }
+    async fn insert_logged(
+        &self,
+        jobs: &[Job],
+        events: &[Event],
+    ) -> oa_jobs::Result<()> {
+        self.inner.insert_logged(jobs, events).await
+    }
     async fn get(&self, job_id: &str) -> oa_jobs::Result<Option<Job>> {
         self.inner.get(job_id).await
     }
@@ -281,19 +289,24 @@ impl JobStore for TimedStore {
     async fn get_worker(&self, worker_id: &str) -> oa_jobs::Result<Option<WorkerRecord>> {
         self.inner.get_worker(worker_id).await
     }
-    async fn mark_worker_offline(
+    async fn mark_worker_offline_logged(
         &self,
         worker_id: &str,
         now: DateTime<Utc>,
         reason: &str,
         heartbeat_before: Option<DateTime<Utc>>,
+        log: Option<&LogEvents>,
     ) -> oa_jobs::Result<Option<Vec<Job>>> {
         self.inner
-            .mark_worker_offline(worker_id, now, reason, heartbeat_before)
+            .mark_worker_offline_logged(worker_id, now, reason, heartbeat_before, log)
             .await
     }
-    async fn requeue_expired(&self, now: DateTime<Utc>) -> oa_jobs::Result<Vec<Job>> {
-        self.inner.requeue_expired(now).await
+    async fn requeue_expired_logged(
+        &self,
+        now: DateTime<Utc>,
+        log: Option<&LogEvents>,
+    ) -> oa_jobs::Result<Vec<Job>> {
+        self.inner.requeue_expired_logged(now, log).await
     }
     async fn scheduled_after(&self, after: DateTime<Utc>, limit: u32) -> oa_jobs::Result<Vec<Job>> {
         self.inner.scheduled_after(after, limit).await
@@ -308,5 +321,9 @@ impl JobStore for TimedStore {
 
     fn process_local(&self) -> bool {
         self.inner.process_local()
+    }
+
+    fn event_log(&self) -> Option<Arc<dyn oa_events::EventLog>> {
+        self.inner.event_log()
     }
 }

@@ -80,6 +80,7 @@ mod filter;
 mod global;
 mod handler;
 pub mod keys;
+mod log;
 mod stats;
 mod stream;
 
@@ -90,6 +91,7 @@ pub use event_type::{EventCategory, EventType};
 pub use filter::EventFilter;
 pub use global::event_emitter;
 pub use handler::{HandlerOutcome, SubscriptionId};
+pub use log::{EventLog, LogBounds, LogError, LogRetention};
 pub use stats::EmitterStats;
 pub use stream::{EventStream, StreamItem, TryRecvError};
 

@@ -65,6 +65,7 @@ fn claim_request(limit: u32) -> ClaimRequest {
         limit,
         now: now(),
         lease_until: now() + TimeDelta::seconds(60),
+        log: None,
     }
 }
 

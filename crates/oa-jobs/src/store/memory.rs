@@ -13,7 +13,7 @@ use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
 };
-use super::{JobStore, check_update, claim_order, first_duplicate_id, holds_attempt};
+use super::{JobStore, LogEvents, check_update, claim_order, first_duplicate_id, holds_attempt};
 use crate::error::{Error, Result};
 use crate::job::{Job, LostOutcome};
 use crate::status::JobStatus;
@@ -336,12 +336,13 @@ impl JobStore for MemoryStore {
         Ok(self.lock().workers.get(worker_id).cloned())
     }
 
-    async fn mark_worker_offline(
+    async fn mark_worker_offline_logged(
         &self,
         worker_id: &str,
         now: DateTime<Utc>,
         reason: &str,
         heartbeat_before: Option<DateTime<Utc>>,
+        _log: Option<&LogEvents>,
     ) -> Result<Option<Vec<Job>>> {
         let mut inner = self.lock();
         let Some(worker) = inner.workers.get_mut(worker_id) else {
@@ -364,7 +365,11 @@ impl JobStore for MemoryStore {
         Ok(Some(changed))
     }
 
-    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+    async fn requeue_expired_logged(
+        &self,
+        now: DateTime<Utc>,
+        _log: Option<&LogEvents>,
+    ) -> Result<Vec<Job>> {
         let mut inner = self.lock();
         let expired: Vec<Job> = inner
             .held

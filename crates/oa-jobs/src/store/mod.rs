@@ -18,8 +18,8 @@ pub use memory::MemoryStore;
 pub use postgres::{PgStore, PgStoreOptions};
 pub use sqlite::{SqliteStore, SqliteStoreOptions, SqliteSynchronous};
 pub use types::{
-    ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
-    WorkerRecord, WorkerState,
+    ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, LogEvents, Page,
+    StatusCounts, WorkerRecord, WorkerState,
 };
 
 pub(crate) use shared::{
@@ -47,6 +47,17 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`Error::DuplicateJob`](crate::Error::DuplicateJob) when an id is taken (none saved).
     async fn insert_many(&self, jobs: &[Job]) -> Result<()>;
+
+    /// Saves new jobs as [`insert_many`](Self::insert_many) does and, in a store with an event
+    /// log, appends `events` (their `job.created`/`job.queued`) in the same transaction. Stores
+    /// without a log ignore `events` (the default).
+    ///
+    /// # Errors
+    /// As [`insert_many`](Self::insert_many); nothing is saved or logged.
+    async fn insert_logged(&self, jobs: &[Job], events: &[oa_events::Event]) -> Result<()> {
+        let _ = events;
+        self.insert_many(jobs).await
+    }
 
     /// The job with this id, if any.
     async fn get(&self, job_id: &str) -> Result<Option<Job>>;
@@ -115,11 +126,37 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
         reason: &str,
         heartbeat_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Vec<Job>>> {
+        self.mark_worker_offline_logged(worker_id, now, reason, heartbeat_before, None)
+            .await
+    }
+
+    /// [`mark_worker_offline`](Self::mark_worker_offline) that, in a store with an event log,
+    /// also appends `log`'s events for the released jobs in the same transaction (only when the
+    /// worker was declared offline). Stores without a log ignore `log`.
+    async fn mark_worker_offline_logged(
+        &self,
+        worker_id: &str,
+        now: DateTime<Utc>,
+        reason: &str,
+        heartbeat_before: Option<DateTime<Utc>>,
+        log: Option<&LogEvents>,
     ) -> Result<Option<Vec<Job>>>;
 
     /// Releases ([`Job::release_lost`]) every held job whose lease expired before `now`, and
     /// returns the changed jobs.
-    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>>;
+    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+        self.requeue_expired_logged(now, None).await
+    }
+
+    /// [`requeue_expired`](Self::requeue_expired) that, in a store with an event log, also
+    /// appends `log`'s events for the released jobs in the same transaction. Stores without a
+    /// log ignore `log`.
+    async fn requeue_expired_logged(
+        &self,
+        now: DateTime<Utc>,
+        log: Option<&LogEvents>,
+    ) -> Result<Vec<Job>>;
 
     /// Queued jobs not claimable before a time after `after` (scheduled jobs and retries
     /// waiting for their delay), the earliest first, at most `limit`.
@@ -134,6 +171,14 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// missed, so workers still poll. `None` (the default) when the store has no such signal;
     /// jobs created in this process wake its workers directly.
     fn claimable_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// The store's durable event log, when it keeps one (the SQLite and PostgreSQL stores).
+    /// When it does, the events in [`JobUpdate::events`], [`ClaimRequest::log`],
+    /// [`insert_logged`](Self::insert_logged) and the `_logged` releases are written in the
+    /// same transaction as the change they describe. `None` (the default): no log.
+    fn event_log(&self) -> Option<std::sync::Arc<dyn oa_events::EventLog>> {
         None
     }
 

@@ -16,13 +16,53 @@ pub struct JobUpdate {
     pub job: Job,
     /// The status the change was computed from.
     pub expected: JobStatus,
+    /// The events that describe the change: a store with an event log
+    /// ([`JobStore::event_log`](super::JobStore::event_log)) appends them in the same
+    /// transaction, if and only if the update is applied. Other stores ignore them.
+    pub events: Vec<oa_events::Event>,
 }
 
 impl JobUpdate {
     /// An update of `job`, computed from a copy whose status was `expected`.
     #[must_use]
     pub const fn new(job: Job, expected: JobStatus) -> Self {
-        Self { job, expected }
+        Self {
+            job,
+            expected,
+            events: Vec::new(),
+        }
+    }
+
+    /// The same update, logging `events` with it.
+    #[must_use]
+    pub fn with_events(mut self, events: Vec<oa_events::Event>) -> Self {
+        self.events = events;
+        self
+    }
+}
+
+/// Builds the events that describe a batch of jobs a store just changed (claimed, or released
+/// from a lost worker), so that a store with an event log writes them in the same transaction.
+/// The engine passes one; stores without a log never call it.
+#[derive(Clone)]
+pub struct LogEvents(std::sync::Arc<dyn Fn(&[Job]) -> Vec<oa_events::Event> + Send + Sync>);
+
+impl LogEvents {
+    /// Wraps the builder.
+    pub fn new(build: impl Fn(&[Job]) -> Vec<oa_events::Event> + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(build))
+    }
+
+    /// The events for `jobs` (the jobs as they are stored after the change).
+    #[must_use]
+    pub fn build(&self, jobs: &[Job]) -> Vec<oa_events::Event> {
+        (self.0)(jobs)
+    }
+}
+
+impl std::fmt::Debug for LogEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogEvents(..)")
     }
 }
 
@@ -211,6 +251,9 @@ pub struct ClaimRequest {
     pub now: DateTime<Utc>,
     /// Until when the claimed jobs are held without a heartbeat.
     pub lease_until: DateTime<Utc>,
+    /// The events of the claim (built from the claimed jobs): a store with an event log writes
+    /// them in the claim's transaction. `None`: nothing is logged.
+    pub log: Option<LogEvents>,
 }
 
 /// Whether a worker is alive, as the store records it.

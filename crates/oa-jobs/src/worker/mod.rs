@@ -398,6 +398,7 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
             limit,
             now,
             lease_until: now + crate::clock::delta(worker.config.lease),
+            log: None,
         };
         // Poll again after the interval when other processes may add jobs, or to retry a
         // failed claim; otherwise sleep until woken.

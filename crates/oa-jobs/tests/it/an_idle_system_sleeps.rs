@@ -70,19 +70,24 @@ impl JobStore for CountingStore {
     async fn get_worker(&self, worker_id: &str) -> Result<Option<WorkerRecord>> {
         self.inner.get_worker(worker_id).await
     }
-    async fn mark_worker_offline(
+    async fn mark_worker_offline_logged(
         &self,
         worker_id: &str,
         now: DateTime<Utc>,
         reason: &str,
         before: Option<DateTime<Utc>>,
+        log: Option<&oa_jobs::store::LogEvents>,
     ) -> Result<Option<Vec<Job>>> {
         self.inner
-            .mark_worker_offline(worker_id, now, reason, before)
+            .mark_worker_offline_logged(worker_id, now, reason, before, log)
             .await
     }
-    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
-        self.inner.requeue_expired(now).await
+    async fn requeue_expired_logged(
+        &self,
+        now: DateTime<Utc>,
+        log: Option<&oa_jobs::store::LogEvents>,
+    ) -> Result<Vec<Job>> {
+        self.inner.requeue_expired_logged(now, log).await
     }
     async fn scheduled_after(&self, after: DateTime<Utc>, limit: u32) -> Result<Vec<Job>> {
         self.inner.scheduled_after(after, limit).await

@@ -39,6 +39,7 @@ fn claim(worker: &str, name: &str, limit: u32) -> ClaimRequest {
         limit,
         now: at(1),
         lease_until: at(31),
+        log: None,
     }
 }
 

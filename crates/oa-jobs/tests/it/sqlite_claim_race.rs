@@ -47,6 +47,7 @@ async fn two_pools_claiming_from_one_file_never_share_a_job() {
                         limit: 1 + c,
                         now,
                         lease_until: now + TimeDelta::seconds(60),
+                        log: None,
                     };
                     let batch = store.claim(&request).await.unwrap();
                     if batch.is_empty() {

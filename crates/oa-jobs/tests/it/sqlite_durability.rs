@@ -60,6 +60,7 @@ fn durability_child() {
                     limit: 2,
                     now,
                     lease_until: now + TimeDelta::seconds(1),
+                    log: None,
                 };
                 for claimed in store.claim(&request).await.unwrap() {
                     if writeln!(out, "claimed {}", claimed.id)

@@ -162,6 +162,7 @@ fn claim_request(worker: &str, names: &[&str], limit: u32, now: DateTime<Utc>) -
         limit,
         now,
         lease_until: now + TimeDelta::seconds(30),
+        log: None,
     }
 }
 

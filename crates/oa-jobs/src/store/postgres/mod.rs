@@ -27,11 +27,11 @@ use self::ops::{
 };
 pub use self::options::PgStoreOptions;
 use self::rows::{EncodedJob, JobColumns, bound_time, decode_status, decode_time, decode_worker};
-use super::JobStore;
 use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
 };
+use super::{JobStore, LogEvents};
 use super::{check_update, sort_in_claim_order};
 use crate::error::{Error, Result};
 use crate::job::Job;
@@ -463,13 +463,15 @@ impl JobStore for PgStore {
         row.as_ref().map(decode_worker).transpose()
     }
 
-    async fn mark_worker_offline(
+    async fn mark_worker_offline_logged(
         &self,
         worker_id: &str,
         now: DateTime<Utc>,
         reason: &str,
         heartbeat_before: Option<DateTime<Utc>>,
+        log: Option<&LogEvents>,
     ) -> Result<Option<Vec<Job>>> {
+        let _ = log; // TODO(event log): written by the log implementation
         const OPERATION: &str = "mark_worker_offline";
         let now_nanos = rows::encode_time("now", now)?;
         let mut tx = self
@@ -512,7 +514,12 @@ impl JobStore for PgStore {
         Ok(Some(changed))
     }
 
-    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+    async fn requeue_expired_logged(
+        &self,
+        now: DateTime<Utc>,
+        log: Option<&LogEvents>,
+    ) -> Result<Vec<Job>> {
+        let _ = log; // TODO(event log): written by the log implementation
         const OPERATION: &str = "requeue_expired";
         let mut tx = self
             .pool()

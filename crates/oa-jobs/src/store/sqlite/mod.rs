@@ -30,11 +30,11 @@ use self::ops::{
 };
 pub use self::options::{SqliteStoreOptions, SqliteSynchronous};
 use self::rows::{EncodedJob, bound_time, decode_job, decode_time, decode_worker, encode_time};
-use super::JobStore;
 use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
 };
+use super::{JobStore, LogEvents};
 use super::{check_update, sort_in_claim_order};
 use crate::error::{Error, Result};
 use crate::job::Job;
@@ -468,13 +468,15 @@ impl JobStore for SqliteStore {
         row.as_ref().map(decode_worker).transpose()
     }
 
-    async fn mark_worker_offline(
+    async fn mark_worker_offline_logged(
         &self,
         worker_id: &str,
         now: DateTime<Utc>,
         reason: &str,
         heartbeat_before: Option<DateTime<Utc>>,
+        log: Option<&LogEvents>,
     ) -> Result<Option<Vec<Job>>> {
+        let _ = log; // TODO(event log): written by the log implementation
         const OPERATION: &str = "mark_worker_offline";
         let now_nanos = encode_time("now", now)?;
         let w = self.writer();
@@ -519,7 +521,12 @@ impl JobStore for SqliteStore {
         Ok(Some(changed))
     }
 
-    async fn requeue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+    async fn requeue_expired_logged(
+        &self,
+        now: DateTime<Utc>,
+        log: Option<&LogEvents>,
+    ) -> Result<Vec<Job>> {
+        let _ = log; // TODO(event log): written by the log implementation
         const OPERATION: &str = "requeue_expired";
         // The reaper asks often and the answer is usually "none": find out without the write
         // lock first.

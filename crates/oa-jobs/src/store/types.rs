@@ -45,7 +45,10 @@ impl JobUpdate {
 /// from a lost worker), so that a store with an event log writes them in the same transaction.
 /// The engine passes one; stores without a log never call it.
 #[derive(Clone)]
-pub struct LogEvents(std::sync::Arc<dyn Fn(&[Job]) -> Vec<oa_events::Event> + Send + Sync>);
+pub struct LogEvents(std::sync::Arc<BuildEvents>);
+
+/// The function behind [`LogEvents`].
+type BuildEvents = dyn Fn(&[Job]) -> Vec<oa_events::Event> + Send + Sync;
 
 impl LogEvents {
     /// Wraps the builder.

@@ -116,3 +116,103 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
     /// (PostgreSQL's `LISTEN/NOTIFY`). Only a hint: followers also poll.
     fn appended_signal(&self) -> Arc<Notify>;
 }
+
+/// An [`EventLog`] in memory, for one process: tests, and setups whose job store keeps no log
+/// but that want the same follow-and-resume behaviour within a process. Bounded only by
+/// [`trim`](EventLog::trim). Clones share the log.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryEventLog {
+    inner: Arc<MemoryLogInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryLogInner {
+    state: std::sync::Mutex<MemoryLogState>,
+    appended: Arc<Notify>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryLogState {
+    events: std::collections::VecDeque<Event>,
+    last: u64,
+}
+
+impl MemoryEventLog {
+    /// An empty log.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryLogState> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl EventLog for MemoryEventLog {
+    async fn append(&self, events: &[Event]) -> Result<(), LogError> {
+        {
+            let mut state = self.lock();
+            for event in events {
+                state.last += 1;
+                let mut event = event.clone();
+                event.seq = state.last;
+                state.events.push_back(event);
+            }
+        }
+        if !events.is_empty() {
+            self.inner.appended.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn read_after(&self, after: u64, limit: u32) -> Result<Vec<Event>, LogError> {
+        let state = self.lock();
+        let start = state.events.partition_point(|event| event.seq <= after);
+        Ok(state
+            .events
+            .iter()
+            .skip(start)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn bounds(&self) -> Result<LogBounds, LogError> {
+        let state = self.lock();
+        Ok(LogBounds {
+            first: state.events.front().map_or(0, |event| event.seq),
+            last: state.last,
+            count: state.events.len() as u64,
+        })
+    }
+
+    async fn trim(&self, retention: &LogRetention, now: DateTime<Utc>) -> Result<u64, LogError> {
+        let mut state = self.lock();
+        let cutoff = chrono::TimeDelta::from_std(retention.max_age)
+            .ok()
+            .and_then(|age| now.checked_sub_signed(age));
+        let mut deleted = 0;
+        while deleted < u64::from(retention.batch) {
+            let too_many = state.events.len() as u64 > retention.max_count;
+            let too_old = match (state.events.front(), cutoff) {
+                (Some(event), Some(cutoff)) => event.timestamp < cutoff,
+                _ => false,
+            };
+            if !(too_many || too_old) {
+                break;
+            }
+            state.events.pop_front();
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    fn appended_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.appended)
+    }
+}

@@ -78,7 +78,6 @@ impl Counters {
 
     pub(crate) fn snapshot(
         &self,
-        emitted: u64,
         sync_handlers: usize,
         async_handlers: usize,
         streams: usize,
@@ -87,7 +86,8 @@ impl Counters {
             .into_iter()
             .zip(&self.per_type)
             .map(|(t, count)| (t, count.load(Ordering::Relaxed)))
-            .collect();
+            .collect::<BTreeMap<_, _>>();
+        let emitted = per_type.values().sum();
         let stream_dropped = self.stream_dropped.load(Ordering::Relaxed);
         let async_dropped = self.async_dropped.load(Ordering::Relaxed);
         EmitterStats {

@@ -350,7 +350,24 @@ impl EventEmitter {
     /// [`stats`](Self::stats)).
     pub fn emit(&self, event: Event) -> u64 {
         let registry = self.inner.registry.load();
-        self.deliver(&registry, event, AsyncFeed::TrySend).0
+        self.deliver(&registry, event, AsyncFeed::TrySend, false).0
+    }
+
+    /// Emits an event that already carries its sequence number, such as one read from a
+    /// durable [`EventLog`](crate::EventLog) by a [`LogFollower`](crate::LogFollower): its
+    /// `seq` is kept (the durable one, so that clients can resume from it across restarts)
+    /// and a later [`emit`](Self::emit) continues above it. Otherwise as `emit`.
+    ///
+    /// The caller emits increasing sequence numbers; an event whose `seq` is 0 gets a new one.
+    pub fn emit_sequenced(&self, event: Event) -> u64 {
+        let registry = self.inner.registry.load();
+        self.deliver(&registry, event, AsyncFeed::TrySend, true).0
+    }
+
+    /// The highest `seq` emitted so far (0 before the first event).
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.inner.next_seq.load(Ordering::Relaxed)
     }
 
     /// Emits `event` like [`emit`](Self::emit), but waits for room in full async queues
@@ -373,7 +390,8 @@ impl EventEmitter {
                 permits.push(target.queue.reserve().await.ok());
             }
         }
-        let (seq, completions) = self.deliver(&registry, event, AsyncFeed::Reserved(permits));
+        let (seq, completions) =
+            self.deliver(&registry, event, AsyncFeed::Reserved(permits), false);
         for completion in completions {
             // An error means the handler's task ended without signalling (its runtime shut
             // down): there is nothing left to wait for.
@@ -387,7 +405,6 @@ impl EventEmitter {
     pub fn stats(&self) -> EmitterStats {
         let registry = self.inner.registry.load();
         self.inner.counters.snapshot(
-            self.inner.next_seq.load(Ordering::Relaxed),
             registry.sync_count,
             registry.async_count,
             registry.streams.len(),
@@ -400,13 +417,15 @@ impl EventEmitter {
         registry: &Registry,
         mut event: Event,
         feed: AsyncFeed<'_>,
+        keep_seq: bool,
     ) -> (u64, Vec<oneshot::Receiver<()>>) {
         let inner = &*self.inner;
         let type_index = event.event_type.index();
         inner.counters.count_type(type_index);
         let mut completions = Vec::new();
+        let keep_seq = keep_seq && event.seq > 0;
         let delivery = if registry.ordered_types & (1 << type_index) == 0 {
-            event.seq = inner.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            assign_seq(inner, &mut event, keep_seq);
             Delivery::Owned(event)
         } else {
             // Consumers are woken after the lock is released, so that no waker ever runs
@@ -414,7 +433,7 @@ impl EventEmitter {
             let mut wakers = Vec::new();
             let event = {
                 let _order = lock(&inner.ordering);
-                event.seq = inner.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+                assign_seq(inner, &mut event, keep_seq);
                 let event = Arc::new(event);
                 for stream in registry.streams.iter() {
                     if stream.filter.matches(&event) {
@@ -513,5 +532,14 @@ impl EventEmitter {
                 }
             }
         }
+    }
+}
+
+/// Gives `event` the next `seq`, or keeps its own (raising the counter to it).
+fn assign_seq(inner: &Inner, event: &mut Event, keep: bool) {
+    if keep {
+        inner.next_seq.fetch_max(event.seq, Ordering::Relaxed);
+    } else {
+        event.seq = inner.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
     }
 }

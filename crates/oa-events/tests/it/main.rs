@@ -5,6 +5,7 @@
     reason = "in tests a panic is a failed assertion, with its location"
 )]
 
+mod a_follower_replays_and_follows_the_log;
 mod async_handlers_have_their_own_queues;
 mod concurrent_emits_keep_seq_order;
 mod events_round_trip_through_serde;

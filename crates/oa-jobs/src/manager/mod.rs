@@ -1,6 +1,7 @@
 //! The [`JobManager`]: the engine's front door.
 
 mod events;
+mod log;
 mod new_job;
 pub(crate) mod reaper;
 pub(crate) mod scheduler;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use oa_events::{EventEmitter, EventType};
+use oa_events::{Event, EventEmitter, EventLog, EventType, LogRetention};
 use serde_json::Map;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -39,8 +40,14 @@ pub struct ManagerConfig {
     pub offline_after: Option<Duration>,
     /// Finished jobs older than this are purged automatically (default: kept forever).
     pub retention: Option<Duration>,
-    /// How often the automatic purge runs when a retention is set (default 1 min).
+    /// How often the automatic purge runs when a retention is set, and how often the event
+    /// log is trimmed (default 1 min).
     pub purge_interval: Duration,
+    /// Whether events are written to the store's durable event log, when the store keeps one
+    /// (SQLite, PostgreSQL; default `true`). See [`JobManager::event_log`].
+    pub log_events: bool,
+    /// How long the event log keeps events (default: 24 h, one million events).
+    pub log_retention: LogRetention,
 }
 
 impl Default for ManagerConfig {
@@ -50,6 +57,8 @@ impl Default for ManagerConfig {
             offline_after: None,
             retention: None,
             purge_interval: Duration::from_secs(60),
+            log_events: true,
+            log_retention: LogRetention::default(),
         }
     }
 }
@@ -129,25 +138,50 @@ impl JobManagerBuilder {
         self
     }
 
+    /// Whether to write events to the store's event log, when it keeps one (default `true`).
+    pub const fn event_log(mut self, enabled: bool) -> Self {
+        self.config.log_events = enabled;
+        self
+    }
+
+    /// How long the event log keeps events.
+    pub const fn event_log_retention(mut self, retention: LogRetention) -> Self {
+        self.config.log_retention = retention;
+        self
+    }
+
     /// Builds the manager and starts its scheduler and reaper.
     ///
     /// # Errors
     /// [`Error::NoRuntime`] when called outside a Tokio runtime.
     pub fn build(self) -> Result<JobManager> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let log = self
+            .config
+            .log_events
+            .then(|| self.store.event_log())
+            .flatten()
+            .map(|log| {
+                let (appender, drain) = log::Appender::start(log, shutdown.clone());
+                tasks.spawn_on(drain, &runtime);
+                appender
+            });
         let shared = Arc::new(Shared {
             store: self.store,
             events: Events {
                 emitter: self.emitter.unwrap_or_default(),
                 clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock::new())),
+                log,
             },
             config: self.config,
             controls: DashMap::new(),
             work_available: Notify::new(),
             reaper_wake: Notify::new(),
             schedule: scheduler::Schedule::default(),
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            shutdown,
+            tasks,
         });
         let token = shared.shutdown.clone();
         shared
@@ -192,6 +226,31 @@ impl JobManager {
         &self.shared.store
     }
 
+    /// The durable event log this manager writes its events to: the store's
+    /// ([`JobStore::event_log`]) unless logging was turned off
+    /// ([`JobManagerBuilder::event_log`]). Events that describe a stored change are written in
+    /// the change's transaction; the others are appended in batches shortly after they are
+    /// emitted. Follow it with [`oa_events::LogFollower`] to see the events of every process.
+    #[must_use]
+    pub fn event_log(&self) -> Option<&Arc<dyn EventLog>> {
+        self.shared
+            .events
+            .log
+            .as_ref()
+            .map(|appender| appender.log())
+    }
+
+    /// How many events could not be queued for the event log (its queue was full, e.g. during
+    /// a long database outage).
+    #[must_use]
+    pub fn events_not_logged(&self) -> u64 {
+        self.shared
+            .events
+            .log
+            .as_ref()
+            .map_or(0, |appender| appender.dropped())
+    }
+
     /// The clock.
     #[must_use]
     pub fn clock(&self) -> &SharedClock {
@@ -217,30 +276,31 @@ impl JobManager {
         let now = self.shared.events.clock.now();
         // The `job.created` events are built before the jobs are queued (they describe the
         // created job) and emitted once the store has them.
-        let mut created = Vec::with_capacity(new_jobs.len());
+        let mut events = Vec::with_capacity(new_jobs.len() * 2);
         let mut jobs = Vec::with_capacity(new_jobs.len());
         for new_job in new_jobs {
             let enqueue = new_job.wants_enqueue();
             let run_at = new_job.scheduled_for();
             let mut job = new_job.into_job(now)?;
-            created.push(
-                oa_events::Event::from_job(EventType::JobCreated, &job, Map::new())
-                    .with_timestamp(now),
-            );
+            events
+                .push(Event::from_job(EventType::JobCreated, &job, Map::new()).with_timestamp(now));
             if enqueue {
                 job.enqueue(now, run_at.unwrap_or(now).max(now))?;
+                events.extend(self.queued_event(&job, now));
             }
             jobs.push(job);
         }
+        let store = &self.shared.store;
         match jobs.as_slice() {
+            _ if self.shared.events.logging() => store.insert_logged(&jobs, &events).await?,
             // One statement instead of a transaction around one.
-            [job] => self.shared.store.insert(job).await?,
-            many => self.shared.store.insert_many(many).await?,
+            [job] => store.insert(job).await?,
+            many => store.insert_many(many).await?,
         }
+        self.shared.events.committed(events);
         let mut any_ready = false;
-        for (event, job) in created.into_iter().zip(&jobs) {
-            self.shared.events.emitter.emit(event);
-            self.announce_queued(job, now, &mut any_ready);
+        for job in &jobs {
+            self.after_queued(job, now, &mut any_ready);
         }
         if any_ready {
             self.shared.work_available.notify_waiters();
@@ -248,19 +308,24 @@ impl JobManager {
         Ok(jobs)
     }
 
-    /// Emits `job.queued` now or schedules it for when the job is due.
-    fn announce_queued(&self, job: &Job, now: chrono::DateTime<chrono::Utc>, ready: &mut bool) {
+    /// `job.queued` for a job queued now; `None` for a job queued for later (the scheduler
+    /// announces it when it is due) or not queued.
+    fn queued_event(&self, job: &Job, now: chrono::DateTime<chrono::Utc>) -> Option<Event> {
+        (job.status == JobStatus::Queued && job.queued_at.is_none_or(|at| at <= now)).then(|| {
+            self.shared
+                .events
+                .job_event(EventType::JobQueued, job, Map::new())
+        })
+    }
+
+    /// After a job was queued: wakes idle workers for it, or schedules its `job.queued`.
+    fn after_queued(&self, job: &Job, now: chrono::DateTime<chrono::Utc>, ready: &mut bool) {
         if job.status != JobStatus::Queued {
             return;
         }
         match job.queued_at {
             Some(at) if at > now => self.shared.schedule.add(at, &job.id),
-            _ => {
-                self.shared
-                    .events
-                    .job(EventType::JobQueued, job, Map::new());
-                *ready = true;
-            }
+            _ => *ready = true,
         }
     }
 
@@ -271,19 +336,23 @@ impl JobManager {
     pub async fn enqueue(&self, job_id: &str) -> Result<Job> {
         let now = self.shared.events.clock.now();
         let job = self
-            .apply(job_id, |job| {
-                if job.status != JobStatus::Created {
-                    return Err(Error::InvalidTransition {
-                        job_id: job.id.clone(),
-                        from: job.status,
-                        to: JobStatus::Queued,
-                    });
-                }
-                job.enqueue(now, now)
-            })
+            .apply(
+                job_id,
+                |job| {
+                    if job.status != JobStatus::Created {
+                        return Err(Error::InvalidTransition {
+                            job_id: job.id.clone(),
+                            from: job.status,
+                            to: JobStatus::Queued,
+                        });
+                    }
+                    job.enqueue(now, now)
+                },
+                |job, _| self.queued_event(job, now).into_iter().collect(),
+            )
             .await?;
         let mut ready = false;
-        self.announce_queued(&job, now, &mut ready);
+        self.after_queued(&job, now, &mut ready);
         self.shared.work_available.notify_waiters();
         Ok(job)
     }
@@ -333,10 +402,16 @@ impl JobManager {
     /// [`Error::JobNotFound`], [`Error::InvalidTransition`] unless queued or running.
     pub async fn pause(&self, job_id: &str) -> Result<Job> {
         let now = self.shared.events.clock.now();
-        let job = self.apply(job_id, |job| job.pause(now)).await?;
-        self.shared
-            .events
-            .job(EventType::JobPaused, &job, Map::new());
+        let job = self
+            .apply(
+                job_id,
+                |job| job.pause(now),
+                |job, _| {
+                    let events = &self.shared.events;
+                    vec![events.job_event(EventType::JobPaused, job, Map::new())]
+                },
+            )
+            .await?;
         if let Some(control) = self.shared.controls.get(job_id).map(|c| Arc::clone(&c)) {
             control.set_paused(true);
         }
@@ -351,15 +426,20 @@ impl JobManager {
     pub async fn resume(&self, job_id: &str) -> Result<Job> {
         let now = self.shared.events.clock.now();
         let job = self
-            .apply(job_id, |job| job.resume(now).map(|_| ()))
+            .apply(
+                job_id,
+                |job| job.resume(now).map(|_| ()),
+                |job, _| {
+                    let events = &self.shared.events;
+                    let mut out = vec![events.job_event(EventType::JobResumed, job, Map::new())];
+                    if job.status == JobStatus::Queued {
+                        out.push(events.job_event(EventType::JobQueued, job, Map::new()));
+                    }
+                    out
+                },
+            )
             .await?;
-        self.shared
-            .events
-            .job(EventType::JobResumed, &job, Map::new());
         if job.status == JobStatus::Queued {
-            self.shared
-                .events
-                .job(EventType::JobQueued, &job, Map::new());
             self.shared.work_available.notify_waiters();
         } else if let Some(control) = self.shared.controls.get(job_id).map(|c| Arc::clone(&c)) {
             control.set_paused(false);
@@ -374,20 +454,20 @@ impl JobManager {
     /// [`Error::JobNotFound`], [`Error::InvalidTransition`] when already final.
     pub async fn cancel(&self, job_id: &str) -> Result<Job> {
         let now = self.shared.events.clock.now();
-        let mut worker_id = None;
         let job = self
-            .apply(job_id, |job| {
-                worker_id.clone_from(&job.worker_id);
-                job.cancel(now)
-            })
+            .apply(
+                job_id,
+                |job| job.cancel(now),
+                // The cancelled job no longer names its worker; the event does, when it had one.
+                |job, before| {
+                    vec![self.shared.events.job_event_of_worker(
+                        EventType::JobCancelled,
+                        job,
+                        before.worker_id.as_deref(),
+                    )]
+                },
+            )
             .await?;
-        // The cancelled job no longer names its worker; the event does, when it had one.
-        let mut event = oa_events::Event::from_job(EventType::JobCancelled, &job, Map::new())
-            .with_timestamp(self.shared.events.clock.now());
-        if let Some(worker_id) = worker_id {
-            event = event.with_worker_id(worker_id);
-        }
-        self.shared.events.emitter.emit(event);
         if let Some(control) = self.shared.controls.get(job_id).map(|c| Arc::clone(&c)) {
             control.cancel();
         }
@@ -486,23 +566,27 @@ impl JobManager {
     }
 
     /// Reads the job, applies `change`, and writes it back if nobody moved it meanwhile
-    /// (re-reading and re-checking on a conflict).
-    async fn apply<F>(&self, job_id: &str, mut change: F) -> Result<Job>
+    /// (re-reading and re-checking on a conflict). The events `describe` builds from the
+    /// changed job and the job before the change are logged with the change and emitted once
+    /// it is committed.
+    async fn apply<F, D>(&self, job_id: &str, mut change: F, describe: D) -> Result<Job>
     where
         F: FnMut(&mut Job) -> Result<()> + Send,
+        D: Fn(&Job, &Job) -> Vec<Event> + Send,
     {
         let mut last = None;
         for _ in 0..CONFLICT_RETRIES {
-            let mut job = self.get(job_id).await?;
-            let before = job.status;
+            let before = self.get(job_id).await?;
+            let mut job = before.clone();
             change(&mut job)?;
-            match self
-                .shared
-                .store
-                .update(&JobUpdate::new(job.clone(), before))
-                .await
-            {
-                Ok(()) => return Ok(job),
+            let events = describe(&job, &before);
+            let update = JobUpdate::new(job.clone(), before.status)
+                .with_events(self.shared.events.to_log(&events));
+            match self.shared.store.update(&update).await {
+                Ok(()) => {
+                    self.shared.events.committed(events);
+                    return Ok(job);
+                }
                 Err(error @ (Error::StatusConflict { .. } | Error::StaleAttempt { .. })) => {
                     last = Some(error);
                 }

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use oa_events::{EventType, keys};
-use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -23,6 +21,7 @@ pub(crate) const HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
 /// Runs until `shutdown`.
 pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut last_purge: Option<DateTime<Utc>> = None;
+    let mut last_trim: Option<DateTime<Utc>> = None;
     loop {
         let woken = shared.reaper_wake.notified();
         tokio::pin!(woken);
@@ -37,6 +36,13 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                     Ok(_) => {}
                     Err(error) => shared.events.system_error("purge finished jobs", &error),
                 }
+            }
+        }
+        if let Some(log) = shared.events.log.as_ref().map(|appender| appender.log()) {
+            let now = shared.events.clock.now();
+            if last_trim.is_none_or(|at| now - at >= delta(shared.config.purge_interval)) {
+                last_trim = Some(now);
+                trim_log(&**log, &shared.config.log_retention, now).await;
             }
         }
         let wait = next
@@ -60,20 +66,42 @@ pub(crate) fn announce_offline(
     retry_reason: &str,
     jobs: &[crate::Job],
 ) {
-    shared.events.released(jobs, Some(worker_id), retry_reason);
-    let requeued = jobs
-        .iter()
-        .filter(|job| job.status == crate::JobStatus::Queued)
-        .map(|job| Value::String(job.id.clone()))
-        .collect();
-    let mut data = Map::with_capacity(2);
-    data.insert(keys::REASON.to_owned(), Value::String(reason.to_owned()));
-    data.insert(keys::REQUEUED_JOB_IDS.to_owned(), Value::Array(requeued));
-    shared
-        .events
-        .worker(EventType::WorkerOffline, worker_id, data);
+    shared.events.committed(
+        shared
+            .events
+            .offline_events(worker_id, reason, retry_reason, jobs),
+    );
     if !jobs.is_empty() {
         shared.work_available.notify_waiters();
+    }
+}
+
+/// How many trim batches one reaper pass runs at most (the rest waits for the next pass).
+const TRIM_BATCHES_PER_PASS: u32 = 20;
+
+/// Trims the event log to its retention, in bounded batches.
+async fn trim_log(
+    log: &dyn oa_events::EventLog,
+    retention: &oa_events::LogRetention,
+    now: DateTime<Utc>,
+) {
+    let mut trimmed = 0;
+    for _ in 0..TRIM_BATCHES_PER_PASS {
+        match log.trim(retention, now).await {
+            Ok(deleted) => {
+                trimmed += deleted;
+                if deleted < u64::from(retention.batch) {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not trim the event log");
+                break;
+            }
+        }
+    }
+    if trimmed > 0 {
+        tracing::info!(trimmed, "trimmed the event log");
     }
 }
 
@@ -107,9 +135,18 @@ pub(crate) async fn reap_once(shared: &Shared) -> Duration {
             next = next.min(late_in + Duration::from_millis(1));
             continue;
         }
+        let log = shared
+            .events
+            .offline_log(&worker.id, HEARTBEAT_TIMEOUT, LOST_KIND);
         match shared
             .store
-            .mark_worker_offline(&worker.id, now, HEARTBEAT_TIMEOUT, Some(cutoff))
+            .mark_worker_offline_logged(
+                &worker.id,
+                now,
+                HEARTBEAT_TIMEOUT,
+                Some(cutoff),
+                log.as_ref(),
+            )
             .await
         {
             Ok(Some(jobs)) => {
@@ -122,10 +159,13 @@ pub(crate) async fn reap_once(shared: &Shared) -> Duration {
                 .system_error("declare a worker offline", &error),
         }
     }
-    match shared.store.requeue_expired(now).await {
+    let log = shared.events.expired_log(LOST_KIND);
+    match shared.store.requeue_expired_logged(now, log.as_ref()).await {
         Ok(jobs) if !jobs.is_empty() => {
             // The record no longer names the worker; its error message does.
-            shared.events.released(&jobs, None, LOST_KIND);
+            shared
+                .events
+                .committed(shared.events.released_events(&jobs, None, LOST_KIND));
             shared.work_available.notify_waiters();
         }
         Ok(_) => {}

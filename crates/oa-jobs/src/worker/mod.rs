@@ -255,8 +255,10 @@ impl WorkerBuilder {
         names.sort();
         let (commits, commit_queue) =
             mpsc::channel(self.config.max_concurrent_jobs as usize + self.config.commit_batch);
+        let claim_log = self.manager.shared.events.claim_log(&id);
         let worker = Arc::new(WorkerShared {
             id,
+            claim_log,
             manager: Arc::clone(&self.manager.shared),
             slots: Arc::new(Semaphore::new(self.config.max_concurrent_jobs as usize)),
             names,
@@ -298,6 +300,8 @@ pub(crate) struct WorkerShared {
     pub(crate) id: String,
     pub(crate) manager: Arc<Shared>,
     pub(crate) config: WorkerConfig,
+    /// What the store logs with this worker's claims (when the manager logs events).
+    claim_log: Option<crate::store::LogEvents>,
     names: Vec<String>,
     handlers: HashMap<String, Arc<dyn JobHandler>>,
     slots: Arc<Semaphore>,
@@ -398,7 +402,7 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
             limit,
             now,
             lease_until: now + crate::clock::delta(worker.config.lease),
-            log: None,
+            log: worker.claim_log.clone(),
         };
         // Poll again after the interval when other processes may add jobs, or to retry a
         // failed claim; otherwise sleep until woken.
@@ -453,7 +457,8 @@ fn start_job(worker: &Arc<WorkerShared>, job: crate::job::Job) {
             .events
             .job(EventType::JobQueued, &queued, Map::new());
     }
-    worker.manager.events.claimed(&worker.id, &job);
+    let claimed = worker.manager.events.claimed_events(&worker.id, &job);
+    worker.manager.events.committed(claimed);
     let handler = worker.handlers.get(&job.name).map(Arc::clone);
     let permit = Arc::clone(&worker.slots).try_acquire_owned();
     match (handler, permit) {
@@ -512,10 +517,11 @@ async fn supervise(
 async fn go_offline(worker: &WorkerShared) {
     let events = &worker.manager.events;
     let now = events.clock.now();
+    let log = events.offline_log(&worker.id, SHUTDOWN_REASON, SHUTDOWN_REASON);
     match worker
         .manager
         .store
-        .mark_worker_offline(&worker.id, now, SHUTDOWN_REASON, None)
+        .mark_worker_offline_logged(&worker.id, now, SHUTDOWN_REASON, None, log.as_ref())
         .await
     {
         Ok(Some(jobs)) => {

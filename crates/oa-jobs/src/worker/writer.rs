@@ -1,12 +1,17 @@
 //! The commit writer: one task per worker that writes the outcomes of finished attempts to the
 //! store, many per transaction when many are waiting (group commit), and emits their events
-//! once they are durable.
+//! once they are durable (when the manager logs events, they are written in the same
+//! transaction).
+//!
+//! When the database cannot be reached, the batch is tried again with backoff until it can
+//! (or the worker is killed): results of jobs that finished during an outage are written when
+//! it ends, instead of being run again after their leases expire.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use oa_events::EventType;
+use oa_events::{Event, EventType};
 use serde_json::Map;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -39,9 +44,12 @@ pub(crate) struct Commit {
     pub(crate) outcome: Outcome,
 }
 
-/// How many times a failed transaction is tried again before its outcomes are given up (the
-/// jobs then return to the queue when their leases expire).
+/// How many times a transaction that failed for another reason than an unreachable database
+/// is tried before its outcomes are given up (the jobs then return to the queue when their
+/// leases expire).
 const ATTEMPTS: u32 = 4;
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Runs until `close` is cancelled and the queue is drained, or until `killed`.
 pub(crate) async fn run(
@@ -66,13 +74,18 @@ pub(crate) async fn run(
         if received == 0 {
             return;
         }
+        let now = shared.events.clock.now();
         let mut updates = Vec::with_capacity(buffer.len());
         let mut announcements = Vec::with_capacity(buffer.len());
         for commit in buffer.drain(..) {
-            updates.push(JobUpdate::new(commit.job, JobStatus::Running));
-            announcements.push((commit.worker_id, commit.outcome));
+            let events = describe(&shared, &commit.job, &commit.worker_id, commit.outcome, now);
+            updates.push(
+                JobUpdate::new(commit.job, JobStatus::Running)
+                    .with_events(shared.events.to_log(&events)),
+            );
+            announcements.push((events, commit.outcome));
         }
-        let results = match write(&shared, &updates).await {
+        let results = match write(&shared, &updates, &killed).await {
             Ok(results) => results,
             Err(error) => {
                 tracing::error!(%error, jobs = updates.len(), "could not record finished attempts");
@@ -83,11 +96,13 @@ pub(crate) async fn run(
             }
         };
         let mut ready = false;
-        for ((update, (worker_id, outcome)), result) in
-            updates.iter().zip(announcements).zip(results)
+        for ((update, (events, outcome)), result) in updates.iter().zip(announcements).zip(results)
         {
             match result {
-                Ok(()) => announce(&shared, &update.job, &worker_id, outcome, &mut ready),
+                Ok(()) => {
+                    shared.events.committed(events);
+                    after_commit(&shared, &update.job, outcome, now, &mut ready);
+                }
                 // Cancelled or released meanwhile: the other side already announced it.
                 Err(
                     Error::StatusConflict { .. }
@@ -107,47 +122,98 @@ pub(crate) async fn run(
     }
 }
 
-async fn write(shared: &Shared, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
+/// Writes the batch; tries again with backoff while the database is unreachable (until the
+/// worker is killed), and a few times for other failures.
+async fn write(
+    shared: &Shared,
+    updates: &[JobUpdate],
+    killed: &CancellationToken,
+) -> Result<Vec<Result<()>>> {
     let mut delay = Duration::from_millis(50);
     let mut attempt = 1;
     loop {
         let result = match updates {
-            [single] => Ok(vec![shared.store.update(single).await]),
+            // A database failure fails the whole (one-item) transaction: retried below.
+            [single] => match shared.store.update(single).await {
+                Err(error @ Error::Database { .. }) => Err(error),
+                other => Ok(vec![other]),
+            },
             many => shared.store.update_many(many).await,
         };
         match result {
-            Err(error) if attempt < ATTEMPTS => {
-                tracing::warn!(%error, attempt, "retrying a failed commit");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+            Err(error) if matches!(error, Error::Database { .. }) || attempt < ATTEMPTS => {
+                if attempt == 1 {
+                    // Announced once per outage (reaches the log when the database is back).
+                    shared
+                        .events
+                        .system_error("record finished attempts (retrying)", &error);
+                }
+                if attempt == 1 || attempt.is_power_of_two() {
+                    tracing::warn!(%error, attempt, jobs = updates.len(), "retrying a failed commit");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = killed.cancelled() => return Err(error),
+                }
+                delay = (delay * 2).min(MAX_BACKOFF);
                 attempt += 1;
             }
-            other => return other,
+            other => {
+                if attempt > 1 && other.is_ok() {
+                    tracing::info!(
+                        attempt,
+                        jobs = updates.len(),
+                        "finished attempts recorded after retrying"
+                    );
+                }
+                return other;
+            }
         }
     }
 }
 
-fn announce(shared: &Shared, job: &Job, worker_id: &str, outcome: Outcome, ready: &mut bool) {
+/// The events of one finished attempt, built before the commit (logged with it).
+fn describe(
+    shared: &Shared,
+    job: &Job,
+    worker_id: &str,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> Vec<Event> {
     let events = &shared.events;
     match outcome {
         Outcome::Completed => {
-            let event = oa_events::Event::from_job(EventType::JobCompleted, job, Map::new())
-                .with_worker_id(worker_id)
-                .with_timestamp(events.clock.now());
-            events.emitter.emit(event);
+            vec![events.job_event_of_worker(EventType::JobCompleted, job, Some(worker_id))]
         }
-        Outcome::Failed => events.failed(job, Some(worker_id)),
+        Outcome::Failed => {
+            vec![events.job_event_of_worker(EventType::JobFailed, job, Some(worker_id))]
+        }
         Outcome::Retrying {
             reason,
             next_run_at,
         } => {
-            events.retrying(job, Some(worker_id), next_run_at, reason);
-            if next_run_at <= events.clock.now() {
-                events.job(EventType::JobQueued, job, Map::new());
-                *ready = true;
-            } else {
-                shared.schedule.add(next_run_at, &job.id);
+            let mut out = vec![events.retrying_event(job, Some(worker_id), next_run_at, reason)];
+            if next_run_at <= now {
+                out.push(events.job_event(EventType::JobQueued, job, Map::new()));
             }
+            out
+        }
+    }
+}
+
+/// After a commit: wakes idle workers for a retry due now, or schedules its `job.queued`.
+fn after_commit(
+    shared: &Shared,
+    job: &Job,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+    ready: &mut bool,
+) {
+    if let Outcome::Retrying { next_run_at, .. } = outcome {
+        if next_run_at <= now {
+            *ready = true;
+        } else {
+            shared.schedule.add(next_run_at, &job.id);
         }
     }
 }

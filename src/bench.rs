@@ -231,11 +231,7 @@ impl JobStore for TimedStore {
     async fn insert_many(&self, jobs: &[Job]) -> oa_jobs::Result<()> {
         self.inner.insert_many(jobs).await
     }
-    async fn insert_logged(
-        &self,
-        jobs: &[Job],
-        events: &[Event],
-    ) -> oa_jobs::Result<()> {
+    async fn insert_logged(&self, jobs: &[Job], events: &[Event]) -> oa_jobs::Result<()> {
         self.inner.insert_logged(jobs, events).await
     }
     async fn get(&self, job_id: &str) -> oa_jobs::Result<Option<Job>> {

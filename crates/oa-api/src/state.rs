@@ -74,6 +74,9 @@ pub(crate) struct StateInner {
     pub(crate) cache: Arc<ResponseCache>,
     pub(crate) readiness: Readiness,
     pub(crate) streams_end: CancellationToken,
+    /// The durable log behind the emitter, when the emitter is fed by a
+    /// [`LogFollower`](oa_events::LogFollower): resumes older than the ring read from it.
+    pub(crate) event_log: Option<Arc<dyn oa_events::EventLog>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -109,6 +112,7 @@ impl ApiState {
             cache,
             readiness: Readiness::new(true),
             streams_end: CancellationToken::new(),
+            event_log: None,
         };
         ApiState {
             inner: Arc::new(inner),
@@ -132,6 +136,16 @@ impl ApiState {
     pub fn with_shutdown_token(self, token: &CancellationToken) -> Self {
         let streams_end = token.child_token();
         self.with(|inner| inner.streams_end = streams_end)
+    }
+
+    /// The same state resuming event streams from `log` as well: the emitter must be the one a
+    /// [`LogFollower`](oa_events::LogFollower) of `log` feeds (so that its `seq`s are the
+    /// log's). A client whose `Last-Event-ID` is older than the replay ring then gets the
+    /// missing events from the log, also after a server restart, as long as the log retains
+    /// them.
+    #[must_use]
+    pub fn with_event_log(self, log: Arc<dyn oa_events::EventLog>) -> Self {
+        self.with(|inner| inner.event_log = Some(log))
     }
 
     /// The same state with the configuration's bind address set to `address` (it decides

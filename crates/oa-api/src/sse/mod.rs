@@ -35,6 +35,12 @@ use crate::state::ApiState;
 /// The header browsers send when they reconnect.
 const LAST_EVENT_ID: &str = "last-event-id";
 
+/// How many events a resume reads from the durable log at most (older ones are a gap).
+const BACKFILL_LIMIT: u64 = 50_000;
+
+/// How many events one read of the durable log takes.
+const BACKFILL_PAGE: u32 = 1_000;
+
 /// How long a resuming client waits before it checks the ring once more for events that were
 /// being emitted while it subscribed (see [`Session::catch_up`]).
 const SETTLE_DELAY: Duration = Duration::from_millis(50);
@@ -51,7 +57,8 @@ const SETTLE_DELAY: Duration = Duration::from_millis(50);
     summary = "Live event stream (server-sent events) with resume",
     description = "Each frame is `id: <seq>`, `event: <wire name>`, `data: <event JSON>`. \
         Reconnect with `Last-Event-ID: N` to receive every event after N still in the replay \
-        ring, then the live stream; `event: gap` announces events that were evicted, \
+        ring (or, when the server follows a durable event log, still retained by the log, \
+        also after a server restart), then the live stream; `event: gap` announces events that were evicted, \
         `event: lagged` events dropped because the client read too slowly.",
     params(
         ("types" = Option<String>, Query, description = "Comma-separated wire names, e.g. `job.failed,job.completed`"),
@@ -94,7 +101,7 @@ pub(crate) async fn events(
         },
     };
 
-    let session = Session::open(&state, filter, start);
+    let session = Session::open(&state, filter, start).await;
     let retry = state.inner.config.sse_retry;
     let stream = futures_util::stream::unfold(Box::new(session), move |mut session| async move {
         let frame = session.next_frame().await?;
@@ -214,8 +221,9 @@ enum Next {
 
 impl Session {
     /// Subscribes the client's own queue, then (for a resume) reads the ring: an event emitted
-    /// in between is in both, and the live copy is dropped because its seq is covered.
-    fn open(state: &ApiState, filter: EventFilter, start: Start) -> Self {
+    /// in between is in both, and the live copy is dropped because its seq is covered. With a
+    /// durable log, the events of a resume that the ring no longer holds are read from the log.
+    async fn open(state: &ApiState, filter: EventFilter, start: Start) -> Self {
         let live = state
             .inner
             .emitter
@@ -235,9 +243,18 @@ impl Session {
             // The replay covers everything up to the newest event held (for an id from an
             // earlier run, that is below the id: the id means nothing here).
             Start::After(last_seen) => {
-                session
+                let mut replay = session
                     .ring
-                    .replay_after(last_seen, &session.filter, u64::MAX)
+                    .replay_after(last_seen, &session.filter, u64::MAX);
+                if let (Some(gap), Some(log)) = (replay.gap, &state.inner.event_log)
+                    && gap.reason == ring::GapReason::Evicted
+                {
+                    let (missing, events) = session.backfill(&**log, gap).await;
+                    session.pending.extend(missing.map(Frame::Gap));
+                    session.pending.extend(events);
+                    replay.gap = None;
+                }
+                replay
             }
             Start::Newest(count) => session.ring.newest(count, &session.filter),
         };
@@ -245,6 +262,46 @@ impl Session {
         session.catching_up = true;
         session.settle = Some(Box::pin(tokio::time::sleep(SETTLE_DELAY)));
         session
+    }
+
+    /// Reads the events of `gap` from the durable log (at most [`BACKFILL_LIMIT`], the newest
+    /// ones): what remains missing (events trimmed from the log, beyond the limit, or all of
+    /// them when the log cannot be read), and the frames of the matching events found.
+    async fn backfill(&self, log: &dyn oa_events::EventLog, gap: Gap) -> (Option<Gap>, Vec<Frame>) {
+        let mut after = (gap.from - 1).max(gap.to.saturating_sub(BACKFILL_LIMIT));
+        let mut first_found = None;
+        let mut events = Vec::new();
+        while after < gap.to {
+            let page = match log.read_after(after, BACKFILL_PAGE).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "event stream resume: the event log cannot be read");
+                    return (Some(gap), Vec::new());
+                }
+            };
+            let Some(last) = page.last().map(|event| event.seq) else {
+                break;
+            };
+            for event in page {
+                if event.seq > gap.to {
+                    break;
+                }
+                first_found.get_or_insert(event.seq);
+                if self.filter.matches(&event) {
+                    events.push(Frame::Event(Arc::new(event)));
+                }
+            }
+            after = last;
+        }
+        // Events before the first one the log still holds are gone for good.
+        let missing_to = first_found.map_or(gap.to, |first| first - 1);
+        let missing = (missing_to >= gap.from).then(|| Gap {
+            from: gap.from,
+            to: missing_to,
+            missed: missing_to - gap.from + 1,
+            reason: ring::GapReason::Evicted,
+        });
+        (missing, events)
     }
 
     /// The next frame; `None` when the server shuts down or the emitter is gone.
@@ -375,7 +432,7 @@ mod tests {
         for _ in 0..3 {
             emitter.emit(error_event());
         }
-        let mut session = Session::open(&state, EventFilter::all(), Start::After(0));
+        let mut session = Session::open(&state, EventFilter::all(), Start::After(0)).await;
         session.live = live;
         assert_eq!(session.next_frame().await, Some(Frame::Hello));
         for expected in 1..=3 {
@@ -393,7 +450,7 @@ mod tests {
     async fn events_that_reach_only_the_ring_are_caught_up_before_the_first_live_one() {
         let emitter = EventEmitter::new();
         let state = state(&emitter);
-        let mut session = Session::open(&state, EventFilter::all(), Start::After(0));
+        let mut session = Session::open(&state, EventFilter::all(), Start::After(0)).await;
         // Events 1 and 2 reach the ring but not the client's queue (as when their emit began
         // before the client subscribed): simulated by a client queue that subscribes later.
         emitter.emit(error_event());
@@ -413,7 +470,7 @@ mod tests {
     async fn a_quiet_resume_catches_up_after_the_settle_delay() {
         let emitter = EventEmitter::new();
         let state = state(&emitter);
-        let mut session = Session::open(&state, EventFilter::all(), Start::After(0));
+        let mut session = Session::open(&state, EventFilter::all(), Start::After(0)).await;
         emitter.emit(error_event());
         session.live = emitter.subscribe(EventFilter::all());
         assert_eq!(session.next_frame().await, Some(Frame::Hello));

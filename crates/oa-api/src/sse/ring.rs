@@ -51,9 +51,11 @@ pub(crate) struct Replay {
 /// needs no task, costs `emit` one short push, and holds at most twice its size in
 /// `Arc<Event>`s (the queue and the ring itself).
 ///
-/// Invariant: `events` holds consecutive `seq`s ending at `high` (or is empty); when the feed
-/// skipped events (its queue overflowed, or an emit raced with the subscription) the older
-/// events are dropped, so that a replay never silently skips one.
+/// Invariant: `events` holds every event of the emitter from its first one to `high`, in
+/// `seq` order (or is empty); when the feed skipped events (its queue overflowed) the older
+/// events are dropped, so that a replay never silently skips one. `seq`s are consecutive for
+/// an emitter that numbers its own events; one fed by a log follower may skip numbers that
+/// the log never committed, which are no events.
 #[derive(Debug)]
 pub(crate) struct ReplayRing {
     state: Mutex<RingState>,
@@ -72,7 +74,7 @@ impl ReplayRing {
     /// A ring of `capacity` events, fed by `emitter` from now on.
     pub(crate) fn new(emitter: &EventEmitter, capacity: NonZeroUsize) -> Self {
         let feed = emitter.subscribe_with_capacity(EventFilter::all(), capacity);
-        let high = emitter.stats().emitted;
+        let high = emitter.last_seq();
         ReplayRing {
             state: Mutex::new(RingState {
                 feed,
@@ -188,9 +190,6 @@ impl RingState {
         if event.seq <= self.high && !self.events.is_empty() {
             // Not newer than what is held: impossible for one emitter; ignore it.
             return;
-        }
-        if event.seq != self.high + 1 {
-            self.events.clear();
         }
         self.high = event.seq;
         if self.events.len() == self.capacity {
@@ -319,5 +318,23 @@ mod tests {
         assert_eq!(seqs(&replay), [9, 10, 11, 12]);
         assert_eq!(replay.gap.unwrap().to, 8);
         assert_eq!(ring.len(), 4);
+    }
+
+    #[test]
+    fn numbers_a_log_never_committed_are_no_gap() {
+        let emitter = EventEmitter::new();
+        let ring = ring(&emitter, 8);
+        for seq in [1, 2, 5, 6] {
+            let mut event = Event::new(oa_events::EventType::SystemError);
+            event.seq = seq;
+            emitter.emit_sequenced(event);
+        }
+        let replay = ring.replay_after(2, &EventFilter::all(), u64::MAX);
+        assert_eq!(seqs(&replay), [5, 6]);
+        assert!(replay.gap.is_none());
+        assert_eq!(
+            seqs(&ring.replay_after(0, &EventFilter::all(), u64::MAX)),
+            [1, 2, 5, 6]
+        );
     }
 }

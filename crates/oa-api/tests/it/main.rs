@@ -11,6 +11,7 @@ mod control_routes_follow_the_token_rules;
 mod cors_and_request_ids;
 mod errors_are_json_with_codes;
 mod event_stream_replays_and_resumes;
+mod event_stream_resumes_from_the_durable_log;
 mod no_input_causes_a_server_error;
 mod openapi_document_is_pinned;
 mod openapi_schemas_describe_the_real_responses;

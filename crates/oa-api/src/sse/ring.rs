@@ -325,7 +325,7 @@ mod tests {
         let emitter = EventEmitter::new();
         let ring = ring(&emitter, 8);
         for seq in [1, 2, 5, 6] {
-            let mut event = Event::new(oa_events::EventType::SystemError);
+            let mut event = Event::new(EventType::SystemError);
             event.seq = seq;
             emitter.emit_sequenced(event);
         }

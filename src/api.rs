@@ -1,6 +1,7 @@
 //! Serving the monitoring API and the dashboard of a running system.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -77,6 +78,10 @@ pub(crate) async fn serve(
         config,
     )
     .with_shutdown_token(&shutdown);
+    let state = match &system.followed_log {
+        Some(log) => state.with_event_log(Arc::clone(log)),
+        None => state,
+    };
     let task = tokio::spawn(oa_api::serve(listener, state, shutdown));
     Ok(ServedApi { address, task })
 }

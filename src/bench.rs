@@ -99,6 +99,13 @@ pub(crate) struct JobsBench {
     /// Bytes of payload per job.
     #[arg(long, default_value_t = 0)]
     pub(crate) payload_bytes: usize,
+    /// Create jobs at this many per second (paced load, e.g. half of the peak, to measure
+    /// claim latency below saturation); default: as fast as possible.
+    #[arg(long)]
+    pub(crate) rate: Option<f64>,
+    /// Do not write events to the store's event log (to measure what logging costs).
+    #[arg(long)]
+    pub(crate) no_event_log: bool,
     /// One JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -121,7 +128,15 @@ pub(crate) async fn jobs(bench: JobsBench) -> anyhow::Result<()> {
     }
     let manager = JobManager::builder(store.clone() as Arc<dyn JobStore>)
         .emitter(emitter.clone())
+        .event_log(!bench.no_event_log)
         .build()?;
+    let events_logged = manager.event_log().is_some();
+    if let Some(rate) = bench.rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--rate must be a positive number of jobs per second"
+        );
+    }
     let fail_rate = bench.fail_rate.clamp(0.0, 1.0);
     let mut workers = Vec::new();
     for _ in 0..bench.workers.max(1) {
@@ -144,8 +159,31 @@ pub(crate) async fn jobs(bench: JobsBench) -> anyhow::Result<()> {
     let tags: Vec<String> = (0..bench.tags).map(|t| format!("tag{t}")).collect();
     let start = Instant::now();
     let mut left = bench.jobs;
+    // Paced: one batch every 10 ms (at least one job), at the rate's average.
+    let pace = bench.rate.map(|rate| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a positive, finite rate"
+        )]
+        let per_tick = ((rate / 100.0).round() as u64).max(1);
+        #[allow(clippy::cast_precision_loss, reason = "small batch sizes")]
+        let tick = Duration::from_secs_f64(per_tick as f64 / rate);
+        (per_tick, tick)
+    });
+    let mut ticks = pace.map(|(_, tick)| {
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        interval
+    });
     while left > 0 {
-        let n = left.min(1000);
+        let n = match (&mut ticks, pace) {
+            (Some(ticks), Some((per_tick, _))) => {
+                ticks.tick().await;
+                left.min(per_tick)
+            }
+            _ => left.min(1000),
+        };
         let batch = (0..n)
             .map(|_| {
                 NewJob::new("bench")
@@ -184,12 +222,25 @@ pub(crate) async fn jobs(bench: JobsBench) -> anyhow::Result<()> {
                 "claim_p50_us": p50,
                 "claim_p99_us": p99,
                 "events_emitted": emitted,
+                "events_logged": events_logged,
+                "paced_rate": bench.rate,
             })
         );
     } else {
         println!(
-            "jobs: {} through {}: {:.0} jobs/s, claim p50 {p50} µs / p99 {p99} µs, {emitted} events",
-            bench.jobs, bench.store, rate
+            "jobs: {} through {}: {:.0} jobs/s{}, claim p50 {p50} µs / p99 {p99} µs, {emitted} events ({})",
+            bench.jobs,
+            bench.store,
+            rate,
+            bench
+                .rate
+                .map(|r| format!(" (paced at {r:.0}/s)"))
+                .unwrap_or_default(),
+            if events_logged {
+                "logged to the store's event log"
+            } else {
+                "not logged"
+            }
         );
     }
     Ok(())

@@ -76,6 +76,10 @@ struct StoreArgs {
     /// Where jobs are kept: `memory`, `sqlite://PATH` or a path ending in `.db`.
     #[arg(long, env = "OA_STORE", default_value = "sqlite://oa-jobs.db")]
     store: StoreUrl,
+    /// Do not write this process's events to the store's durable event log (other processes
+    /// and restarted servers then do not see them).
+    #[arg(long, env = "OA_NO_EVENT_LOG")]
+    no_event_log: bool,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +99,9 @@ struct DemoArgs {
     /// How many workers.
     #[arg(long, env = "OA_WORKERS", default_value_t = 3)]
     workers: u32,
+    /// Do not write events to the store's durable event log.
+    #[arg(long, env = "OA_NO_EVENT_LOG")]
+    no_event_log: bool,
     /// Jobs each worker runs at once.
     #[arg(long, env = "OA_CONCURRENCY", default_value_t = 4)]
     concurrency: u32,
@@ -400,6 +407,8 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(10),
         worker_prefix: Some("demo-worker".to_owned()),
         retention: None,
+        event_log: !args.no_event_log,
+        follow_log: true,
     };
     let (system, stop, served) = start_serving(&options, &args.api, duration).await?;
     let url = api::url(served.address);
@@ -460,6 +469,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             .retention
             .map(|r| seconds(r, "--retention"))
             .transpose()?,
+        event_log: !args.store.no_event_log,
+        follow_log: true,
     };
     let (system, stop, served) = start_serving(&options, &args.api, None).await?;
     let url = api::url(served.address);
@@ -499,6 +510,8 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
             .retention
             .map(|r| seconds(r, "--retention"))
             .transpose()?,
+        event_log: !args.store.no_event_log,
+        follow_log: false,
     };
     let system = System::start(&options).await?;
     let ids: Vec<&str> = system

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use oa_events::{Event, EventEmitter, EventType};
+use oa_events::{Event, EventEmitter, EventLog, EventType, FollowOptions, LogFollower};
 use oa_jobs::{JobManager, JobStatus, JobStore, WorkerPool};
 use oa_monitor::Monitor;
 
@@ -24,16 +24,26 @@ pub(crate) struct SystemOptions {
     pub(crate) worker_prefix: Option<String>,
     /// Finished jobs older than this are purged automatically.
     pub(crate) retention: Option<Duration>,
+    /// Write events to the store's durable event log (when it keeps one).
+    pub(crate) event_log: bool,
+    /// Feed the monitor and the API from the event log (every process's events, replayed on
+    /// start) rather than from this process's events only: for `serve` and `demo`.
+    pub(crate) follow_log: bool,
 }
 
 /// A running system.
 #[derive(Debug)]
 pub(crate) struct System {
     pub(crate) store: Arc<dyn JobStore>,
+    /// The events the monitor and the API see: this process's own, or, when following the
+    /// event log, every process's, numbered by the log.
     pub(crate) emitter: EventEmitter,
     pub(crate) monitor: Arc<Monitor>,
     pub(crate) manager: JobManager,
     pub(crate) workers: WorkerPool,
+    /// The log the emitter follows, when it does.
+    pub(crate) followed_log: Option<Arc<dyn EventLog>>,
+    follower: Option<LogFollower>,
 }
 
 impl System {
@@ -41,7 +51,16 @@ impl System {
     /// `system.startup`.
     pub(crate) async fn start(options: &SystemOptions) -> anyhow::Result<Self> {
         let store = options.store.open().await?;
-        let emitter = EventEmitter::new();
+        // The engine emits into its own emitter; the monitor watches either that one or, when
+        // this process follows the event log, an emitter the log's follower feeds.
+        let engine = EventEmitter::new();
+        let log = options.event_log.then(|| store.event_log()).flatten();
+        let followed_log = log.filter(|_| options.follow_log);
+        let emitter = if followed_log.is_some() {
+            EventEmitter::new()
+        } else {
+            engine.clone()
+        };
         let depth_store = Arc::clone(&store);
         let monitor = Arc::new(
             Monitor::builder()
@@ -57,17 +76,35 @@ impl System {
                 })
                 .build(&emitter)?,
         );
-        emitter.emit(
+        let follower = match &followed_log {
+            Some(log) => {
+                let follower =
+                    LogFollower::start(Arc::clone(log), emitter.clone(), FollowOptions::default())?;
+                let bounds = log.bounds().await.ok().unwrap_or_default();
+                tracing::info!(events = bounds.count, "replaying the event log");
+                follower.caught_up().await;
+                tracing::info!(
+                    replayed = follower.followed(),
+                    position = follower.position(),
+                    "event log replayed; following it"
+                );
+                Some(follower)
+            }
+            None => None,
+        };
+        let mut manager = JobManager::builder(Arc::clone(&store))
+            .emitter(engine)
+            .event_log(options.event_log);
+        if let Some(retention) = options.retention {
+            manager = manager.retention(retention);
+        }
+        let manager = manager.build()?;
+        manager.publish(
             Event::new(EventType::SystemStartup)
                 .with_data("version", env!("CARGO_PKG_VERSION"))
                 .with_data("store", options.store.to_string())
                 .with_data("pid", std::process::id()),
         );
-        let mut manager = JobManager::builder(Arc::clone(&store)).emitter(emitter.clone());
-        if let Some(retention) = options.retention {
-            manager = manager.retention(retention);
-        }
-        let manager = manager.build()?;
         let mut workers = WorkerPool::new();
         for index in 0..options.workers {
             let mut builder = handlers::register(manager.worker())
@@ -84,15 +121,29 @@ impl System {
             monitor,
             manager,
             workers,
+            followed_log,
+            follower,
         })
     }
 
     /// Graceful shutdown: workers finish or return their jobs, `system.shutdown` is emitted,
     /// the manager stops.
+    /// The manager's shutdown writes the events still queued for the log; a follower reads
+    /// on until then, so that the monitor sees them too.
     pub(crate) async fn stop(&self) {
         self.workers.shutdown().await;
-        self.emitter
-            .emit(Event::new(EventType::SystemShutdown).with_data("pid", std::process::id()));
+        self.manager
+            .publish(Event::new(EventType::SystemShutdown).with_data("pid", std::process::id()));
         self.manager.shutdown().await;
+        if let (Some(follower), Some(log)) = (&self.follower, &self.followed_log) {
+            // Let the monitor see this process's last events (bounded: a stopped database
+            // must not hold the shutdown).
+            if let Ok(bounds) = log.bounds().await {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                while follower.position() < bounds.last && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
     }
 }

@@ -240,6 +240,13 @@ impl JobManager {
             .map(|appender| appender.log())
     }
 
+    /// Emits an event that describes no stored change (a process's `system.startup`, an
+    /// application event) to the manager's emitter and, when the manager logs events, appends
+    /// it to the event log, so that other processes and later replays see it too.
+    pub fn publish(&self, event: Event) {
+        self.shared.events.publish(event);
+    }
+
     /// How many events could not be queued for the event log (its queue was full, e.g. during
     /// a long database outage).
     #[must_use]

@@ -122,6 +122,10 @@ struct ServeArgs {
     /// Seconds a shutdown lets running jobs finish.
     #[arg(long, default_value_t = 30.0)]
     shutdown_grace: f64,
+    /// Seconds between heartbeats; a worker silent for 3 intervals is declared offline and its
+    /// jobs are re-queued (its claims' leases last 3 intervals too).
+    #[arg(long, env = "OA_HEARTBEAT_INTERVAL", default_value_t = 5.0)]
+    heartbeat_interval: f64,
     /// Purge finished jobs older than this many seconds (default: keep them).
     #[arg(long, env = "OA_RETENTION")]
     retention: Option<f64>,
@@ -145,6 +149,10 @@ struct WorkerArgs {
     /// Seconds a shutdown lets running jobs finish.
     #[arg(long, default_value_t = 30.0)]
     shutdown_grace: f64,
+    /// Seconds between heartbeats; a worker silent for 3 intervals is declared offline and its
+    /// jobs are re-queued (its claims' leases last 3 intervals too).
+    #[arg(long, env = "OA_HEARTBEAT_INTERVAL", default_value_t = 5.0)]
+    heartbeat_interval: f64,
     /// Purge finished jobs older than this many seconds (default: keep them).
     #[arg(long, env = "OA_RETENTION")]
     retention: Option<f64>,
@@ -344,6 +352,13 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
         .map_err(|_| anyhow::anyhow!("{flag} must be a non-negative number of seconds"))
 }
 
+fn positive_seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    seconds(value, flag)
+        .ok()
+        .filter(|duration| *duration >= Duration::from_millis(10))
+        .ok_or_else(|| anyhow::anyhow!("{flag} must be a number of seconds of at least 0.01"))
+}
+
 /// A token cancelled by Ctrl-C (or SIGTERM) or after `duration`.
 fn stop_signal(duration: Option<Duration>) -> CancellationToken {
     let token = CancellationToken::new();
@@ -409,6 +424,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         retention: None,
         event_log: !args.no_event_log,
         follow_log: true,
+        heartbeat_interval: Duration::from_secs(5),
     };
     let (system, stop, served) = start_serving(&options, &args.api, duration).await?;
     let url = api::url(served.address);
@@ -471,6 +487,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             .transpose()?,
         event_log: !args.store.no_event_log,
         follow_log: true,
+        heartbeat_interval: positive_seconds(args.heartbeat_interval, "--heartbeat-interval")?,
     };
     let (system, stop, served) = start_serving(&options, &args.api, None).await?;
     let url = api::url(served.address);
@@ -512,6 +529,7 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
             .transpose()?,
         event_log: !args.store.no_event_log,
         follow_log: false,
+        heartbeat_interval: positive_seconds(args.heartbeat_interval, "--heartbeat-interval")?,
     };
     let system = System::start(&options).await?;
     let ids: Vec<&str> = system

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use oa_jobs::{JobStore, MemoryStore, PgStore, SqliteStore};
+use oa_jobs::{JobStore, MemoryStore, PgStoreOptions, SqliteStore};
 
 /// Where jobs are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,12 +76,43 @@ impl StoreUrl {
                 Ok(Arc::new(store))
             }
             Self::Postgres(url) => {
-                let store = PgStore::connect(url).await.with_context(|| {
+                let (url_without_schema, schema) = split_schema(url);
+                let mut options = PgStoreOptions::new(&url_without_schema)
+                    .with_context(|| format!("invalid store URL {}", without_password(url)))?;
+                if let Some(schema) = schema {
+                    options = options.schema(schema);
+                }
+                let store = options.open().await.with_context(|| {
                     format!("cannot open the PostgreSQL store {}", without_password(url))
                 })?;
                 Ok(Arc::new(store))
             }
         }
+    }
+}
+
+/// Takes our own `schema=NAME` query parameter out of a PostgreSQL URL (the other parameters
+/// are sqlx's): the store keeps its tables in that schema, so that several systems (or test
+/// runs) can share one database.
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("schema=") {
+            Some(name) => {
+                schema = Some(name.to_owned());
+                false
+            }
+            None => !pair.is_empty(),
+        })
+        .collect();
+    if rest.is_empty() {
+        (base.to_owned(), schema)
+    } else {
+        (format!("{base}?{}", rest.join("&")), schema)
     }
 }
 
@@ -130,6 +161,25 @@ mod tests {
         assert_eq!(
             "postgresql://h/db".parse(),
             Ok(StoreUrl::Postgres("postgresql://h/db".into()))
+        );
+    }
+
+    #[test]
+    fn the_schema_parameter_is_ours_and_the_rest_is_kept() {
+        assert_eq!(
+            split_schema("postgres://h/db?schema=oa_a&sslmode=disable"),
+            (
+                "postgres://h/db?sslmode=disable".to_owned(),
+                Some("oa_a".to_owned())
+            )
+        );
+        assert_eq!(
+            split_schema("postgres://h/db?schema=x"),
+            ("postgres://h/db".to_owned(), Some("x".to_owned()))
+        );
+        assert_eq!(
+            split_schema("postgres://h/db"),
+            ("postgres://h/db".to_owned(), None)
         );
     }
 

@@ -29,6 +29,8 @@ pub(crate) struct SystemOptions {
     /// Feed the monitor and the API from the event log (every process's events, replayed on
     /// start) rather than from this process's events only: for `serve` and `demo`.
     pub(crate) follow_log: bool,
+    /// How often workers heartbeat (their leases last 3 intervals).
+    pub(crate) heartbeat_interval: Duration,
 }
 
 /// A running system.
@@ -109,6 +111,7 @@ impl System {
         for index in 0..options.workers {
             let mut builder = handlers::register(manager.worker())
                 .max_concurrent_jobs(options.concurrency)
+                .heartbeat_interval(options.heartbeat_interval)
                 .shutdown_grace(options.shutdown_grace);
             if let Some(prefix) = &options.worker_prefix {
                 builder = builder.id(format!("{prefix}-{}", index + 1));

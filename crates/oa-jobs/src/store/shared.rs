@@ -1,5 +1,5 @@
 //! Logic the stores share, so that each computes claim order, duplicates and batch outcomes
-//! the same way.
+//! the same way, and the SQL stores encode and decode the events of their logs the same way.
 
 use std::collections::HashMap;
 
@@ -97,4 +97,132 @@ pub(crate) fn batch_results(
             },
         })
         .collect()
+}
+
+/// An event as the SQL stores write it in their log: the columns of one row (the log assigns
+/// `seq`). Encoding can fail, binding cannot.
+#[derive(Debug)]
+pub(crate) struct EncodedEvent {
+    /// The event's id.
+    pub(crate) id: uuid::Uuid,
+    /// Its wire name.
+    pub(crate) event_type: &'static str,
+    /// Its time, in nanoseconds since the Unix epoch (as every time of the SQL stores).
+    pub(crate) timestamp: i64,
+    /// The job it is about.
+    pub(crate) job_id: Option<String>,
+    /// The worker it is about.
+    pub(crate) worker_id: Option<String>,
+    /// Its data, a JSON object as text.
+    pub(crate) data: String,
+}
+
+impl EncodedEvent {
+    /// The columns of `event`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a timestamp outside the years 1677 to 2262 (what 64 bits
+    /// of nanoseconds hold).
+    pub(crate) fn new(event: &oa_events::Event) -> Result<Self> {
+        let timestamp =
+            event
+                .timestamp
+                .timestamp_nanos_opt()
+                .ok_or_else(|| Error::InvalidArgument {
+                    field: "event.timestamp",
+                    message: format!(
+                        "{} cannot be stored in the event log (years 1677 to 2262 only)",
+                        event.timestamp
+                    ),
+                })?;
+        let data = serde_json::to_string(&event.data).map_err(|e| Error::InvalidArgument {
+            field: "event.data",
+            message: format!("cannot be serialized as JSON: {e}"),
+        })?;
+        Ok(Self {
+            id: event.id,
+            event_type: event.event_type.as_str(),
+            timestamp,
+            job_id: event.job_id.clone(),
+            worker_id: event.worker_id.clone(),
+            data,
+        })
+    }
+
+    /// The columns of each of `events`, in order.
+    ///
+    /// # Errors
+    /// As [`EncodedEvent::new`].
+    pub(crate) fn all(events: &[oa_events::Event]) -> Result<Vec<Self>> {
+        events.iter().map(Self::new).collect()
+    }
+}
+
+/// A row of a SQL store's log read back: `seq` and the columns [`EncodedEvent`] wrote.
+#[derive(Debug)]
+pub(crate) struct StoredEvent<'a> {
+    /// The row's sequence number.
+    pub(crate) seq: i64,
+    /// The event's id, as its store keeps it.
+    pub(crate) id: std::result::Result<uuid::Uuid, String>,
+    /// Its wire name.
+    pub(crate) event_type: &'a str,
+    /// Its time, in nanoseconds since the Unix epoch.
+    pub(crate) timestamp: i64,
+    /// The job it is about.
+    pub(crate) job_id: Option<String>,
+    /// The worker it is about.
+    pub(crate) worker_id: Option<String>,
+    /// Its data, a JSON object as text.
+    pub(crate) data: &'a str,
+}
+
+impl StoredEvent<'_> {
+    /// The event, with its durable `seq`.
+    ///
+    /// # Errors
+    /// [`LogError::Corrupt`](oa_events::LogError::Corrupt) when a column cannot be read back.
+    pub(crate) fn decode(self) -> std::result::Result<oa_events::Event, oa_events::LogError> {
+        let corrupt = |seq: u64, message: String| oa_events::LogError::Corrupt { seq, message };
+        let seq = u64::try_from(self.seq)
+            .map_err(|_| corrupt(0, format!("negative sequence number {}", self.seq)))?;
+        let id = self
+            .id
+            .map_err(|e| corrupt(seq, format!("column `id`: {e}")))?;
+        let event_type: oa_events::EventType = self
+            .event_type
+            .parse()
+            .map_err(|e| corrupt(seq, format!("column `event_type`: {e}")))?;
+        let data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(self.data)
+            .map_err(|e| corrupt(seq, format!("column `data`: {e}")))?;
+        let mut event = oa_events::Event::new(event_type)
+            .with_id(id)
+            .with_timestamp(DateTime::from_timestamp_nanos(self.timestamp));
+        event.seq = seq;
+        event.job_id = self.job_id;
+        event.worker_id = self.worker_id;
+        event.data = data;
+        Ok(event)
+    }
+}
+
+/// A store error as the event log reports it: the database could not be used.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "a `map_err` function, given the error it replaces"
+)]
+pub(crate) fn log_unavailable(error: Error) -> oa_events::LogError {
+    oa_events::LogError::Unavailable {
+        message: error.to_string(),
+    }
+}
+
+/// The time before which retention trims events by age (`None`: no event is that old).
+pub(crate) fn trim_cutoff(
+    retention: &oa_events::LogRetention,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    chrono::TimeDelta::from_std(retention.max_age)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
 }

@@ -4,9 +4,10 @@
 //! walk a partial index, counts kept by triggers, set-based batches) is documented on
 //! [`SqliteStore`], where users of the crate see it. `options` opens a store, `connection` holds
 //! the writer and the readers, `rows` maps jobs and workers to columns, `sql` holds the
-//! statements and `ops` the steps the operations are made of.
+//! statements, `ops` the steps the operations are made of and `log` the event log.
 
 mod connection;
+mod log;
 mod ops;
 mod options;
 mod rows;
@@ -22,14 +23,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+use tokio::sync::Notify;
 
 use self::connection::{ReadConnection, Readers, Writer};
+use self::log::{write_applied_events, write_events};
 use self::ops::{
     apply_update, decode_jobs, decode_status, first_duplicate, is_unique_violation, release_all,
     to_json_array, update_distinct, worker_state, write_job,
 };
 pub use self::options::{SqliteStoreOptions, SqliteSynchronous};
 use self::rows::{EncodedJob, bound_time, decode_job, decode_time, decode_worker, encode_time};
+use super::shared::EncodedEvent;
 use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
@@ -89,6 +93,13 @@ use crate::job::Job;
 ///   reads back equal to what was written, except what the job's own serde form leaves out
 ///   ([`JobError::retryable`](crate::JobError::retryable), which is never stored, and
 ///   sub-millisecond parts of retry delays, which are stored in milliseconds).
+/// - **A durable event log.** The table `events` holds the events of every process that uses
+///   the file, numbered by `AUTOINCREMENT` (never reused, even after trimming). The events of a
+///   change ([`JobUpdate::events`], [`ClaimRequest::log`], [`JobStore::insert_logged`], the
+///   `_logged` releases) are inserted in the change's transaction, in one multi-row statement,
+///   and only when the change is applied; a change without events costs no statement more. As
+///   SQLite has one writer at a time, numbers are given in commit order: see
+///   [`event_log`](JobStore::event_log).
 /// - **Migrations are embedded** (`migrations/sqlite/*.sql`, compiled into the binary) and run
 ///   on open inside one `BEGIN IMMEDIATE` transaction, so two processes opening a new file at
 ///   once do not both apply them.
@@ -106,6 +117,8 @@ pub struct SqliteStore {
 struct Shared {
     writer: Writer,
     readers: Readers,
+    /// Wakes the log's followers in this process after a commit that logged events.
+    appended: Arc<Notify>,
 }
 
 impl SqliteStore {
@@ -136,6 +149,107 @@ impl SqliteStore {
 
     fn writer(&self) -> &Writer {
         &self.shared.writer
+    }
+
+    /// Saves new jobs and logs `events` with them, in one transaction: all or nothing.
+    async fn insert_jobs(&self, jobs: &[Job], events: &[oa_events::Event]) -> Result<()> {
+        const OPERATION: &str = "insert_many";
+        if jobs.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let encoded = jobs
+            .iter()
+            .map(EncodedJob::new)
+            .collect::<Result<Vec<_>>>()?;
+        let events = EncodedEvent::all(events)?;
+        let logs = !events.is_empty();
+        let w = self.writer();
+        let mut conn = w.lock(OPERATION).await?;
+        let conn: &mut SqliteConnection = &mut conn;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(w.error(OPERATION))?;
+        let mut encoded = encoded.into_iter();
+        for size in sql::chunks(jobs.len()) {
+            let query = encoded
+                .by_ref()
+                .take(size)
+                .fold(sqlx::query(sql::insert_jobs(size)), |query, job| {
+                    job.bind(query)
+                });
+            if let Err(e) = query.execute(&mut *tx).await {
+                if !is_unique_violation(&e) {
+                    return Err(w.error(OPERATION)(e));
+                }
+                tx.rollback().await.map_err(w.error(OPERATION))?;
+                return Err(first_duplicate(w, conn, jobs).await?);
+            }
+        }
+        write_events(w, &mut tx, events, OPERATION).await?;
+        tx.commit().await.map_err(w.error(OPERATION))?;
+        if logs {
+            self.logged();
+        }
+        Ok(())
+    }
+
+    /// [`update`](JobStore::update) of an update with events: the job and its events are written
+    /// in one transaction, the events only if the update applies.
+    async fn update_logged(&self, update: &JobUpdate, encoded: EncodedJob) -> Result<()> {
+        const OPERATION: &str = "update";
+        let events = EncodedEvent::all(&update.events)?;
+        let w = self.writer();
+        let mut conn = w.lock(OPERATION).await?;
+        let conn: &mut SqliteConnection = &mut conn;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(w.error(OPERATION))?;
+        let applied = if write_job(w, &mut tx, encoded, update.expected, OPERATION).await? {
+            Ok(())
+        } else {
+            // Not written: the job is missing or in another status (the write lock is held, so
+            // the answer holds).
+            apply_update(w, &mut tx, update, OPERATION).await?
+        };
+        applied?;
+        write_events(w, &mut tx, events, OPERATION).await?;
+        tx.commit().await.map_err(w.error(OPERATION))?;
+        self.logged();
+        Ok(())
+    }
+
+    /// [`claim`](JobStore::claim) with the claim's events: the claim statement `query`, then the
+    /// events `log` builds from the claimed jobs, in one transaction. Nothing is logged when no
+    /// job was claimed.
+    async fn claim_logged(&self, query: rows::Query, log: &LogEvents) -> Result<Vec<Job>> {
+        const OPERATION: &str = "claim";
+        let w = self.writer();
+        let mut conn = w.lock(OPERATION).await?;
+        let conn: &mut SqliteConnection = &mut conn;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(w.error(OPERATION))?;
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(w.error(OPERATION))?;
+        let mut jobs = decode_jobs(&rows)?;
+        sort_in_claim_order(&mut jobs);
+        let events = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            EncodedEvent::all(&log.build(&jobs))?
+        };
+        let logs = !events.is_empty();
+        write_events(w, &mut tx, events, OPERATION).await?;
+        tx.commit().await.map_err(w.error(OPERATION))?;
+        if logs {
+            self.logged();
+        }
+        Ok(jobs)
     }
 
     /// A connection to read with.
@@ -170,38 +284,11 @@ impl JobStore for SqliteStore {
     }
 
     async fn insert_many(&self, jobs: &[Job]) -> Result<()> {
-        const OPERATION: &str = "insert_many";
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let encoded = jobs
-            .iter()
-            .map(EncodedJob::new)
-            .collect::<Result<Vec<_>>>()?;
-        let w = self.writer();
-        let mut conn = w.lock(OPERATION).await?;
-        let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
-        let mut encoded = encoded.into_iter();
-        for size in sql::chunks(jobs.len()) {
-            let query = encoded
-                .by_ref()
-                .take(size)
-                .fold(sqlx::query(sql::insert_jobs(size)), |query, job| {
-                    job.bind(query)
-                });
-            if let Err(e) = query.execute(&mut *tx).await {
-                if !is_unique_violation(&e) {
-                    return Err(w.error(OPERATION)(e));
-                }
-                tx.rollback().await.map_err(w.error(OPERATION))?;
-                return Err(first_duplicate(w, conn, jobs).await?);
-            }
-        }
-        tx.commit().await.map_err(w.error(OPERATION))
+        self.insert_jobs(jobs, &[]).await
+    }
+
+    async fn insert_logged(&self, jobs: &[Job], events: &[oa_events::Event]) -> Result<()> {
+        self.insert_jobs(jobs, events).await
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>> {
@@ -229,6 +316,9 @@ impl JobStore for SqliteStore {
             return check_update(update, stored);
         }
         let encoded = EncodedJob::new(&update.job)?;
+        if !update.events.is_empty() {
+            return self.update_logged(update, encoded).await;
+        }
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
         if write_job(w, conn, encoded, update.expected, OPERATION).await? {
@@ -259,7 +349,11 @@ impl JobStore for SqliteStore {
         let mut ids = HashSet::with_capacity(updates.len());
         if updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
             if let Some(results) = update_distinct(w, &mut tx, updates).await? {
+                let logs = write_applied_events(w, &mut tx, updates, &results, OPERATION).await?;
                 tx.commit().await.map_err(w.error(OPERATION))?;
+                if logs {
+                    self.logged();
+                }
                 return Ok(results);
             }
             // Some update did not apply: undo the batch and apply the updates one by one, each
@@ -275,7 +369,11 @@ impl JobStore for SqliteStore {
         for update in updates {
             results.push(apply_update(w, &mut tx, update, OPERATION).await?);
         }
+        let logs = write_applied_events(w, &mut tx, updates, &results, OPERATION).await?;
         tx.commit().await.map_err(w.error(OPERATION))?;
+        if logs {
+            self.logged();
+        }
         Ok(results)
     }
 
@@ -377,6 +475,9 @@ impl JobStore for SqliteStore {
             .bind(lease)
             .bind(names)
             .bind(i64::from(request.limit));
+        if let Some(log) = &request.log {
+            return self.claim_logged(query, log).await;
+        }
         let rows = {
             let mut conn = self.writer().lock("claim").await?;
             query
@@ -476,7 +577,6 @@ impl JobStore for SqliteStore {
         heartbeat_before: Option<DateTime<Utc>>,
         log: Option<&LogEvents>,
     ) -> Result<Option<Vec<Job>>> {
-        let _ = log; // TODO(event log): written by the log implementation
         const OPERATION: &str = "mark_worker_offline";
         let now_nanos = encode_time("now", now)?;
         let w = self.writer();
@@ -517,7 +617,18 @@ impl JobStore for SqliteStore {
             .await
             .map_err(w.error(OPERATION))?;
         let changed = release_all(w, &mut tx, &rows, now, OPERATION).await?;
+        // The worker was declared offline: its events are logged even when it held no job (the
+        // `worker.offline` event itself).
+        let events = match log {
+            Some(log) => EncodedEvent::all(&log.build(&changed))?,
+            None => Vec::new(),
+        };
+        let logs = !events.is_empty();
+        write_events(w, &mut tx, events, OPERATION).await?;
         tx.commit().await.map_err(w.error(OPERATION))?;
+        if logs {
+            self.logged();
+        }
         Ok(Some(changed))
     }
 
@@ -526,7 +637,6 @@ impl JobStore for SqliteStore {
         now: DateTime<Utc>,
         log: Option<&LogEvents>,
     ) -> Result<Vec<Job>> {
-        let _ = log; // TODO(event log): written by the log implementation
         const OPERATION: &str = "requeue_expired";
         // The reaper asks often and the answer is usually "none": find out without the write
         // lock first.
@@ -557,7 +667,16 @@ impl JobStore for SqliteStore {
             return Ok(Vec::new());
         }
         let changed = release_all(w, &mut tx, &rows, now, OPERATION).await?;
+        let events = match log {
+            Some(log) if !changed.is_empty() => EncodedEvent::all(&log.build(&changed))?,
+            _ => Vec::new(),
+        };
+        let logs = !events.is_empty();
+        write_events(w, &mut tx, events, OPERATION).await?;
         tx.commit().await.map_err(w.error(OPERATION))?;
+        if logs {
+            self.logged();
+        }
         Ok(changed)
     }
 
@@ -580,5 +699,10 @@ impl JobStore for SqliteStore {
             .await
             .map_err(self.writer().error("purge_finished"))?;
         Ok(done.rows_affected())
+    }
+
+    /// The store's log: see [`EventLog for SqliteStore`](#impl-EventLog-for-SqliteStore).
+    fn event_log(&self) -> Option<Arc<dyn oa_events::EventLog>> {
+        Some(Arc::new(self.clone()))
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Connection, SqlSafeStr};
+use tokio::sync::Notify;
 
 use super::connection::{Readers, Writer};
 use super::{Shared, SqliteStore};
@@ -36,13 +37,22 @@ const ROW_BUFFER_SIZE: usize = 512;
 fn migrator() -> &'static Migrator {
     static MIGRATOR: OnceLock<Migrator> = OnceLock::new();
     MIGRATOR.get_or_init(|| {
-        Migrator::with_migrations(vec![Migration::new(
-            1,
-            "init".into(),
-            MigrationType::Simple,
-            include_str!("../../../migrations/sqlite/0001_init.sql").into_sql_str(),
-            false,
-        )])
+        Migrator::with_migrations(vec![
+            Migration::new(
+                1,
+                "init".into(),
+                MigrationType::Simple,
+                include_str!("../../../migrations/sqlite/0001_init.sql").into_sql_str(),
+                false,
+            ),
+            Migration::new(
+                2,
+                "event log".into(),
+                MigrationType::Simple,
+                include_str!("../../../migrations/sqlite/0002_event_log.sql").into_sql_str(),
+                false,
+            ),
+        ])
     })
 }
 
@@ -223,13 +233,18 @@ impl SqliteStoreOptions {
                     shared: Arc::new(Shared {
                         writer,
                         readers: Readers::Pool(pool),
+                        appended: Arc::new(Notify::new()),
                     }),
                 });
             }
         };
         migrate(&writer).await?;
         Ok(SqliteStore {
-            shared: Arc::new(Shared { writer, readers }),
+            shared: Arc::new(Shared {
+                writer,
+                readers,
+                appended: Arc::new(Notify::new()),
+            }),
         })
     }
 }

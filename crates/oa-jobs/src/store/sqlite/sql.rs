@@ -258,6 +258,46 @@ pub(super) const SELECT_SCHEDULED: &str = concat!(
 pub(super) const PURGE_FINISHED: &str = "DELETE FROM jobs INDEXED BY jobs_finished \
      WHERE finished_at < ?1 AND status IN ('completed', 'failed', 'cancelled')";
 
+/// The columns of a logged event, in the order [`bind_event`](super::log::bind_event) binds
+/// them (`seq` is assigned by the log).
+const EVENT_COLUMNS: &str = "id, event_type, timestamp, job_id, worker_id, data";
+
+/// How many values each logged event binds.
+pub(super) const EVENT_COLUMN_COUNT: usize = 6;
+
+/// Appends `size` events to the log, numbered in the order of the values.
+pub(super) fn insert_events(size: usize) -> &'static str {
+    static CACHE: [OnceLock<String>; CHUNK_SIZES] = [const { OnceLock::new() }; CHUNK_SIZES];
+    cached(&CACHE, size, |size| {
+        format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
+            rows_of(&placeholders(EVENT_COLUMN_COUNT), size)
+        )
+    })
+}
+
+/// Up to `?2` logged events numbered above `?1`, in order.
+pub(super) const SELECT_EVENTS_AFTER: &str = "SELECT seq, id, event_type, timestamp, job_id, \
+     worker_id, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+
+/// The oldest retained number, how many events are retained, and the newest number ever
+/// given (kept by `AUTOINCREMENT` in `sqlite_sequence`, so it survives trimming).
+pub(super) const SELECT_EVENT_BOUNDS: &str = "SELECT coalesce((SELECT min(seq) FROM events), 0), \
+     (SELECT count(*) FROM events), \
+     coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)";
+
+/// Deletes up to `?2` of the oldest events numbered `?1` or more below the newest one (the
+/// count rule of retention): a walk of the key from its start.
+pub(super) const TRIM_EVENTS_BY_COUNT: &str = "DELETE FROM events WHERE seq IN ( \
+     SELECT seq FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?1 \
+     ORDER BY seq LIMIT ?2)";
+
+/// Deletes up to `?2` of the oldest events whose time is before `?1` (the age rule of
+/// retention): a walk of `events_timestamp` from its start.
+pub(super) const TRIM_EVENTS_BY_AGE: &str = "DELETE FROM events WHERE seq IN ( \
+     SELECT seq FROM events INDEXED BY events_timestamp WHERE timestamp < ?1 \
+     ORDER BY timestamp LIMIT ?2)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +326,11 @@ mod tests {
             );
         }
         assert!(std::ptr::eq(insert_jobs(8), insert_jobs(8)));
+        for size in [1, 8, MAX_CHUNK] {
+            assert_eq!(
+                insert_events(size).matches('?').count(),
+                size * EVENT_COLUMN_COUNT
+            );
+        }
     }
 }

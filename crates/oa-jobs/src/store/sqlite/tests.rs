@@ -79,3 +79,26 @@ async fn maintenance_queries_use_their_partial_indexes() {
         assert!(!scans_jobs(&plan), "{statement}: {plan:?}");
     }
 }
+
+#[tokio::test]
+async fn trimming_the_log_walks_an_index_from_its_oldest_end() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    for (statement, index) in [
+        (
+            sql::TRIM_EVENTS_BY_AGE,
+            "INDEX events_timestamp (timestamp<?)",
+        ),
+        (
+            sql::TRIM_EVENTS_BY_COUNT,
+            "USING INTEGER PRIMARY KEY (rowid<?)",
+        ),
+    ] {
+        let plan = plan(&store, statement, 2).await;
+        assert!(uses(&plan, index), "{statement}: {plan:?}");
+        assert!(!uses(&plan, "TEMP B-TREE"), "{statement}: {plan:?}");
+        assert!(
+            !plan.iter().any(|line| line.starts_with("SCAN events")),
+            "{statement}: {plan:?}"
+        );
+    }
+}

@@ -3,9 +3,11 @@
 //! The design (claims with `FOR UPDATE SKIP LOCKED`, row locks for the reapers, counts kept by
 //! triggers in per-session rows, set-based batches, `LISTEN/NOTIFY` as a hint) is documented on
 //! [`PgStore`], where users of the crate see it. `rows` maps jobs and workers to columns, `sql`
-//! holds the statements, `ops` the steps the operations share, `listen` the wake-up hint.
+//! holds the statements, `ops` the steps the operations share, `listen` the wake-up hints and
+//! `log` the event log.
 
 mod listen;
+mod log;
 mod ops;
 mod options;
 mod rows;
@@ -13,6 +15,7 @@ mod sql;
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,12 +24,15 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use self::listen::Channels;
+use self::log::{applied_events, write_events};
 use self::ops::{
     apply_update, decode_jobs, first_duplicate, is_unique_violation, release_all, update_distinct,
     write_job,
 };
 pub use self::options::PgStoreOptions;
 use self::rows::{EncodedJob, JobColumns, bound_time, decode_status, decode_time, decode_worker};
+use super::shared::EncodedEvent;
 use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
@@ -71,6 +77,16 @@ const FOLD_COUNTS_ABOVE: i64 = 512;
 ///   becomes queued. [`claimable_signal`](JobStore::claimable_signal) starts one listening
 ///   connection per store and wakes the workers of this process; workers still poll, so a lost
 ///   notification only delays a claim by their poll interval.
+/// - **A durable event log.** The table `events` holds the events of every process that uses
+///   the schema, numbered by an identity sequence. The events of a change
+///   ([`JobUpdate::events`], [`ClaimRequest::log`], [`JobStore::insert_logged`], the `_logged`
+///   releases) are inserted in the change's transaction with one `unnest` statement per
+///   transaction, only when the change is applied, and that statement also notifies a channel
+///   of the schema's (`oa_jobs_events_<schema>`, no payload), which the listening connection
+///   turns into the log's appended signal; a change without events costs no statement more.
+///   Numbers are given at insert time but commits come in another order, so readers wait for a
+///   hole to fill for up to a settle time: see [`event_log`](JobStore::event_log) and
+///   [`PgStoreOptions::settle`].
 /// - **Bounded purges.** Retention deletes at most 1,000 jobs per transaction, repeating until
 ///   none is left, so that a large purge never holds locks or bloats one transaction.
 /// - **Exact values.** Timestamps are BIGINT nanoseconds since the epoch, as in the SQLite
@@ -91,8 +107,12 @@ struct Shared {
     pool: PgPool,
     /// The settings of the pool's connections, for the listening one.
     connect: PgConnectOptions,
-    /// The wake-up signal, once a worker asked for it.
-    signal: OnceLock<Arc<Notify>>,
+    /// The wake-up signals and the channels they listen to.
+    channels: Channels,
+    /// Set once the listening task was started (when a signal was first asked for).
+    listening: OnceLock<()>,
+    /// How long the event log waits for a hole in its numbering to fill.
+    settle: Duration,
     /// Stops the listening task when the store closes or is dropped.
     stop: CancellationToken,
 }
@@ -122,6 +142,126 @@ impl PgStore {
 
     fn pool(&self) -> &PgPool {
         &self.shared.pool
+    }
+
+    /// Starts the task that listens for the notifications of other processes (once per store);
+    /// `false` outside a Tokio runtime, where it cannot run.
+    fn start_listening(&self) -> bool {
+        if self.shared.listening.get().is_some() {
+            return true;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        self.shared.listening.get_or_init(|| {
+            runtime.spawn(listen::listen(
+                self.shared.connect.clone(),
+                self.shared.channels.clone(),
+                self.shared.stop.clone(),
+            ));
+        });
+        true
+    }
+
+    /// Saves new jobs and logs `events` with them, in one transaction: all or nothing.
+    async fn insert_jobs(&self, jobs: &[Job], events: &[oa_events::Event]) -> Result<()> {
+        const OPERATION: &str = "insert_many";
+        if jobs.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let mut encoded = jobs
+            .iter()
+            .map(EncodedJob::new)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .peekable();
+        let events = EncodedEvent::all(events)?;
+        let logs = !events.is_empty();
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        while encoded.peek().is_some() {
+            let mut columns = JobColumns::with_capacity(encoded.len().min(sql::MAX_BATCH));
+            for job in encoded.by_ref().take(sql::MAX_BATCH) {
+                columns.push(job);
+            }
+            if let Err(e) = columns
+                .bind(sqlx::query(sql::INSERT_JOBS))
+                .execute(&mut *tx)
+                .await
+            {
+                if !is_unique_violation(&e) {
+                    return Err(Error::database(OPERATION)(e));
+                }
+                tx.rollback().await.map_err(Error::database(OPERATION))?;
+                return Err(first_duplicate(&mut conn, jobs).await?);
+            }
+        }
+        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        tx.commit().await.map_err(Error::database(OPERATION))?;
+        if logs {
+            self.logged();
+        }
+        Ok(())
+    }
+
+    /// [`update`](JobStore::update) of an update with events: the job and its events are written
+    /// in one transaction, the events only if the update applies.
+    async fn update_logged(&self, update: &JobUpdate, encoded: EncodedJob) -> Result<()> {
+        const OPERATION: &str = "update";
+        let events = EncodedEvent::all(&update.events)?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let applied = if write_job(&mut tx, encoded, update.expected, OPERATION).await? {
+            Ok(())
+        } else {
+            // Not written: the job is missing, in another status, or the attempt moved on;
+            // find out which with the row locked (and apply the update if it became possible).
+            apply_update(&mut tx, update, OPERATION).await?
+        };
+        applied?;
+        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        tx.commit().await.map_err(Error::database(OPERATION))?;
+        self.logged();
+        Ok(())
+    }
+
+    /// [`claim`](JobStore::claim) with the claim's events: the claim statement `query`, then the
+    /// events `log` builds from the claimed jobs, in one transaction. Nothing is logged when no
+    /// job was claimed.
+    async fn claim_logged(&self, query: rows::Query, log: &LogEvents) -> Result<Vec<Job>> {
+        const OPERATION: &str = "claim";
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let mut jobs = decode_jobs(&rows)?;
+        sort_in_claim_order(&mut jobs);
+        let events = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            EncodedEvent::all(&log.build(&jobs))?
+        };
+        let logs = !events.is_empty();
+        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        tx.commit().await.map_err(Error::database(OPERATION))?;
+        if logs {
+            self.logged();
+        }
+        Ok(jobs)
     }
 
     /// Counts by status, and how many counter rows there are.
@@ -185,42 +325,11 @@ impl JobStore for PgStore {
     }
 
     async fn insert_many(&self, jobs: &[Job]) -> Result<()> {
-        const OPERATION: &str = "insert_many";
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let mut encoded = jobs
-            .iter()
-            .map(EncodedJob::new)
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .peekable();
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(Error::database(OPERATION))?;
-        let mut tx = sqlx::Connection::begin(&mut *conn)
-            .await
-            .map_err(Error::database(OPERATION))?;
-        while encoded.peek().is_some() {
-            let mut columns = JobColumns::with_capacity(encoded.len().min(sql::MAX_BATCH));
-            for job in encoded.by_ref().take(sql::MAX_BATCH) {
-                columns.push(job);
-            }
-            if let Err(e) = columns
-                .bind(sqlx::query(sql::INSERT_JOBS))
-                .execute(&mut *tx)
-                .await
-            {
-                if !is_unique_violation(&e) {
-                    return Err(Error::database(OPERATION)(e));
-                }
-                tx.rollback().await.map_err(Error::database(OPERATION))?;
-                return Err(first_duplicate(&mut conn, jobs).await?);
-            }
-        }
-        tx.commit().await.map_err(Error::database(OPERATION))
+        self.insert_jobs(jobs, &[]).await
+    }
+
+    async fn insert_logged(&self, jobs: &[Job], events: &[oa_events::Event]) -> Result<()> {
+        self.insert_jobs(jobs, events).await
     }
 
     async fn get(&self, job_id: &str) -> Result<Option<Job>> {
@@ -240,6 +349,12 @@ impl JobStore for PgStore {
             // The move is forbidden whatever is stored: report it as the memory store does,
             // from the stored status (a conflict takes precedence), below. Nothing is written.
             None
+        };
+        let encoded = match encoded {
+            Some(encoded) if !update.events.is_empty() => {
+                return self.update_logged(update, encoded).await;
+            }
+            encoded => encoded,
         };
         let mut conn = self
             .pool()
@@ -278,7 +393,13 @@ impl JobStore for PgStore {
         let mut ids = HashSet::with_capacity(updates.len());
         if updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
             if let Some(results) = update_distinct(&mut tx, updates).await? {
+                let events = applied_events(updates, &results)?;
+                let logs = !events.is_empty();
+                write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
                 tx.commit().await.map_err(Error::database(OPERATION))?;
+                if logs {
+                    self.logged();
+                }
                 return Ok(results);
             }
             // Some update did not apply: undo the batch and apply the updates one by one, each
@@ -293,7 +414,13 @@ impl JobStore for PgStore {
         for update in updates {
             results.push(apply_update(&mut tx, update, OPERATION).await?);
         }
+        let events = applied_events(updates, &results)?;
+        let logs = !events.is_empty();
+        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
+        if logs {
+            self.logged();
+        }
         Ok(results)
     }
 
@@ -380,8 +507,11 @@ impl JobStore for PgStore {
             [name] => query.bind((*name).to_owned()),
             many => query.bind(many.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()),
         };
+        let query = query.bind(i64::from(request.limit));
+        if let Some(log) = &request.log {
+            return self.claim_logged(query, log).await;
+        }
         let rows = query
-            .bind(i64::from(request.limit))
             .fetch_all(self.pool())
             .await
             .map_err(Error::database("claim"))?;
@@ -471,7 +601,6 @@ impl JobStore for PgStore {
         heartbeat_before: Option<DateTime<Utc>>,
         log: Option<&LogEvents>,
     ) -> Result<Option<Vec<Job>>> {
-        let _ = log; // TODO(event log): written by the log implementation
         const OPERATION: &str = "mark_worker_offline";
         let now_nanos = rows::encode_time("now", now)?;
         let mut tx = self
@@ -510,7 +639,18 @@ impl JobStore for PgStore {
             .await
             .map_err(Error::database(OPERATION))?;
         let changed = release_all(&mut tx, &rows, now, OPERATION).await?;
+        // The worker was declared offline: its events are logged even when it held no job (the
+        // `worker.offline` event itself).
+        let events = match log {
+            Some(log) => EncodedEvent::all(&log.build(&changed))?,
+            None => Vec::new(),
+        };
+        let logs = !events.is_empty();
+        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
+        if logs {
+            self.logged();
+        }
         Ok(Some(changed))
     }
 
@@ -519,7 +659,6 @@ impl JobStore for PgStore {
         now: DateTime<Utc>,
         log: Option<&LogEvents>,
     ) -> Result<Vec<Job>> {
-        let _ = log; // TODO(event log): written by the log implementation
         const OPERATION: &str = "requeue_expired";
         let mut tx = self
             .pool()
@@ -535,7 +674,16 @@ impl JobStore for PgStore {
             return Ok(Vec::new());
         }
         let changed = release_all(&mut tx, &rows, now, OPERATION).await?;
+        let events = match log {
+            Some(log) if !changed.is_empty() => EncodedEvent::all(&log.build(&changed))?,
+            _ => Vec::new(),
+        };
+        let logs = !events.is_empty();
+        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
+        if logs {
+            self.logged();
+        }
         Ok(changed)
     }
 
@@ -566,16 +714,12 @@ impl JobStore for PgStore {
     }
 
     fn claimable_signal(&self) -> Option<Arc<Notify>> {
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
-        let signal = self.shared.signal.get_or_init(|| {
-            let signal = Arc::new(Notify::new());
-            runtime.spawn(listen::listen(
-                self.shared.connect.clone(),
-                Arc::clone(&signal),
-                self.shared.stop.clone(),
-            ));
-            signal
-        });
-        Some(Arc::clone(signal))
+        self.start_listening()
+            .then(|| Arc::clone(&self.shared.channels.claimable))
+    }
+
+    /// The store's log: see [`EventLog for PgStore`](#impl-EventLog-for-PgStore).
+    fn event_log(&self) -> Option<Arc<dyn oa_events::EventLog>> {
+        Some(Arc::new(self.clone()))
     }
 }

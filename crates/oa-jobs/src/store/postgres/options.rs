@@ -7,8 +7,10 @@ use std::time::Duration;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, SqlSafeStr};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::listen::{Channels, appended_channel};
 use super::{PgStore, Shared};
 use crate::error::{Error, Result};
 
@@ -16,15 +18,27 @@ use crate::error::{Error, Result};
 /// name, so that an application sharing the schema keeps its own migrations apart.
 const MIGRATIONS_TABLE: &str = "oa_jobs_migrations";
 
+/// How long the event log waits for a hole in its numbering to fill, by default.
+const DEFAULT_SETTLE: Duration = Duration::from_secs(3);
+
 /// The embedded migrations, in order.
 fn migrations() -> Vec<Migration> {
-    vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../../migrations/postgres/0001_init.sql").into_sql_str(),
-        false,
-    )]
+    vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../../../migrations/postgres/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "event log".into(),
+            MigrationType::Simple,
+            include_str!("../../../migrations/postgres/0002_event_log.sql").into_sql_str(),
+            false,
+        ),
+    ]
 }
 
 /// The migrator of a store whose schema is `schema` (the connection's first schema when `None`).
@@ -61,6 +75,7 @@ pub struct PgStoreOptions {
     acquire_timeout: Duration,
     statement_timeout: Option<Duration>,
     schema: Option<String>,
+    settle: Duration,
 }
 
 impl PgStoreOptions {
@@ -87,6 +102,7 @@ impl PgStoreOptions {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Some(Duration::from_secs(30)),
             schema: None,
+            settle: DEFAULT_SETTLE,
         })
     }
 
@@ -119,6 +135,22 @@ impl PgStoreOptions {
         self
     }
 
+    /// How long the event log waits for a hole in its numbering to fill before it reads past
+    /// it (default 3 s).
+    ///
+    /// PostgreSQL gives an event its number when it is inserted, but transactions commit in
+    /// another order: a reader may find event 11 committed while event 10's transaction is
+    /// still committing. [`read_after`](oa_events::EventLog::read_after) therefore returns
+    /// events only up to the first missing number, unless the event after the hole was logged
+    /// (by the server's clock) longer than `settle` ago: then the hole is taken as permanent (a
+    /// rolled-back transaction, or events trimmed by retention) and skipped. It must be longer
+    /// than any transaction that logs events takes from its insert to its commit; a longer one
+    /// delays the log's followers by up to `settle` after a rollback, never more.
+    pub fn settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
     /// Connects, brings the schema up to date, and returns the store.
     ///
     /// The migrations run on a connection of their own under PostgreSQL's advisory lock, so
@@ -144,11 +176,21 @@ impl PgStoreOptions {
             .connect_with(connect.clone())
             .await
             .map_err(Error::database("open"))?;
+        // The schema the tables are in names the channel of the log's notifications.
+        let schema: String = sqlx::query_scalar("SELECT coalesce(current_schema(), '')")
+            .fetch_one(&pool)
+            .await
+            .map_err(Error::database("open"))?;
         Ok(PgStore {
             shared: Arc::new(Shared {
                 pool,
                 connect,
-                signal: OnceLock::new(),
+                channels: Channels {
+                    claimable: Arc::new(Notify::new()),
+                    appended: (appended_channel(&schema), Arc::new(Notify::new())),
+                },
+                listening: OnceLock::new(),
+                settle: self.settle,
                 stop: CancellationToken::new(),
             }),
         })

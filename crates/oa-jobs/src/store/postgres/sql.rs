@@ -240,3 +240,45 @@ pub(super) const PURGE_BATCH: i64 = 1000;
 pub(super) const PURGE_FINISHED: &str = "DELETE FROM jobs WHERE id = ANY(ARRAY( \
      SELECT id FROM jobs WHERE finished_at < $1 \
      AND status IN ('completed', 'failed', 'cancelled') LIMIT $2 FOR UPDATE SKIP LOCKED))";
+
+/// The SQL type of each array bound to [`INSERT_EVENTS`], in binding order, then the channel.
+macro_rules! event_arrays {
+    () => {
+        "$1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[]"
+    };
+}
+
+/// Appends a batch of events to the log, numbered in the order of the arrays (the arrays as
+/// [`EventColumns::bind`](super::log::EventColumns::bind) binds them), and notifies the channel
+/// `$7` (with no payload: delivered at commit, folded into one per transaction), in one
+/// statement. A data-modifying `WITH` always runs to completion.
+pub(super) const INSERT_EVENTS: &str = concat!(
+    "WITH logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
+     SELECT u.id, u.event_type, u.timestamp, u.job_id, u.worker_id, u.data FROM unnest(",
+    event_arrays!(),
+    ") WITH ORDINALITY AS u(id, event_type, timestamp, job_id, worker_id, data, n) \
+     ORDER BY u.n) SELECT pg_notify($7, '')"
+);
+
+/// Up to `$2` logged events numbered above `$1`, in order, each with whether it was logged
+/// more than `$3` microseconds ago by the server's clock (whether a hole before it is settled).
+pub(super) const SELECT_EVENTS_AFTER: &str = "SELECT seq, id, event_type, timestamp, job_id, \
+     worker_id, data, logged_at <= clock_timestamp() - $3::int8 * interval '1 microsecond' \
+     FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// The oldest retained number, how many events are retained, and the newest number: the
+/// newest retained one, or when every event was trimmed the identity sequence's last value.
+pub(super) const SELECT_EVENT_BOUNDS: &str = "SELECT coalesce(min(seq), 0), count(*), \
+     coalesce(max(seq), pg_sequence_last_value('events_seq'), 0) FROM events";
+
+/// Deletes up to `$2` of the oldest events numbered `$1` or more below the newest one (the
+/// count rule of retention). Rows another trimmer has locked are skipped, never waited for.
+pub(super) const TRIM_EVENTS_BY_COUNT: &str = "DELETE FROM events WHERE seq = ANY(ARRAY( \
+     SELECT seq FROM events WHERE seq <= (SELECT max(seq) FROM events) - $1 \
+     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED))";
+
+/// Deletes up to `$2` of the oldest events whose time is before `$1` (the age rule of
+/// retention), walking `events_timestamp`. Rows another trimmer has locked are skipped.
+pub(super) const TRIM_EVENTS_BY_AGE: &str = "DELETE FROM events WHERE seq = ANY(ARRAY( \
+     SELECT seq FROM events WHERE timestamp < $1 \
+     ORDER BY timestamp LIMIT $2 FOR UPDATE SKIP LOCKED))";

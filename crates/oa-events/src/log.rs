@@ -54,7 +54,9 @@ pub struct LogBounds {
 /// than `max_age` or when more than `max_count` newer events are retained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogRetention {
-    /// Events older than this (by the time they were logged) are trimmed.
+    /// Events older than this are trimmed. An event's age is taken from its `timestamp` (set
+    /// when the engine creates it, just before it is logged), compared with the `now` given to
+    /// [`EventLog::trim`].
     pub max_age: Duration,
     /// At most this many events are kept.
     pub max_count: u64,
@@ -105,7 +107,9 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
     async fn bounds(&self) -> Result<LogBounds, LogError>;
 
     /// Deletes at most `retention.batch` of the oldest events that `retention` no longer
-    /// keeps (logged before `now - max_age`, or beyond `max_count`), in one short transaction.
+    /// keeps (timestamped before `now - max_age`, or beyond `max_count`), in one short
+    /// transaction. A store may count `max_count` in sequence numbers (it keeps the events
+    /// numbered within `max_count` of the newest), which keeps fewer when numbers were skipped.
     /// Returns how many were deleted; call again while it returns `retention.batch`.
     ///
     /// # Errors

@@ -1,0 +1,369 @@
+//! Several `oa` processes on one store, as users run them on several machines: `oa worker`
+//! processes run the jobs, an `oa serve` process shows them through the store's durable event
+//! log, a worker killed with SIGKILL loses no job, and a restarted `oa serve` shows the same
+//! numbers as before (it replays the log).
+//!
+//! The PostgreSQL test needs `OA_TEST_DATABASE_URL` (`.ci/run` sets it; without it the test
+//! prints that it was skipped); the SQLite one always runs.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oa_events::{Event, EventType};
+use oa_jobs::{JobManager, JobStatus, JobStore, NewJob, PgStoreOptions, SqliteStore};
+use serde_json::{Value, json};
+
+/// A child process killed when dropped (a failed assertion leaves no process behind).
+struct Process {
+    child: Child,
+    name: String,
+}
+
+impl Process {
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// SIGINT (graceful stop), then waits; asserts a clean exit.
+    fn stop(mut self) {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.pid()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{} exited with {status}", self.name);
+    }
+
+    /// SIGKILL: a crash.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn oa() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oa"));
+    command
+        .env_remove("OA_STORE")
+        .env_remove("OA_PORT")
+        .env_remove("OA_WORKERS")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+fn start_worker(store: &str, id: &str) -> Process {
+    let child = oa()
+        .args([
+            "worker",
+            "--store",
+            store,
+            "--id",
+            id,
+            "--concurrency",
+            "16",
+            "--heartbeat-interval",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Process {
+        child,
+        name: format!("oa worker {id}"),
+    }
+}
+
+/// `oa serve` with no worker of its own; returns it and its base URL once it listens (after it
+/// replayed the event log).
+fn start_serve(store: &str) -> (Process, String) {
+    let mut child = oa()
+        .args([
+            "serve",
+            "--store",
+            store,
+            "--workers",
+            "0",
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .split("dashboard ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("unexpected first line of oa serve: {line:?}"))
+        .trim()
+        .trim_end_matches("/dashboard")
+        .to_owned();
+    (
+        Process {
+            child,
+            name: "oa serve".to_owned(),
+        },
+        url,
+    )
+}
+
+async fn get_json(url: &str) -> Value {
+    let response = reqwest::get(url).await.unwrap();
+    assert!(response.status().is_success(), "{url}: {}", response.status());
+    response.json().await.unwrap()
+}
+
+/// Final jobs in the store.
+async fn finished(store: &dyn JobStore) -> u64 {
+    let counts = store.count_by_status().await.unwrap();
+    counts.get(JobStatus::Completed) + counts.get(JobStatus::Failed)
+}
+
+async fn wait_until_finished(store: &dyn JobStore, count: u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let done = finished(store).await;
+        if done >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {done} of {count} jobs finished within {timeout:?}: {:?}",
+            store.count_by_status().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every event the store's log retains.
+async fn logged_events(store: &dyn JobStore) -> Vec<Event> {
+    let log = store.event_log().expect("the store keeps an event log");
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = log.read_after(after, 5_000).await.unwrap();
+        let Some(last) = page.last() else {
+            return events;
+        };
+        after = last.seq;
+        events.extend(page);
+    }
+}
+
+/// `/jobs/summary` once its completed and failed counts reach the store's.
+async fn summary_matching(url: &str, completed: u64, failed: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let summary = get_json(&format!("{url}/jobs/summary")).await;
+        if summary["completed_jobs"] == completed && summary["failed_jobs"] == failed {
+            return summary;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server's summary never matched the store (completed {completed}, failed \
+             {failed}): {summary}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The summary without `throughput`, whose windows end at the time of the request.
+fn without_throughput(mut summary: Value) -> Value {
+    let throughput = summary.as_object_mut().unwrap().remove("throughput");
+    assert!(throughput.is_some(), "a summary has a throughput");
+    summary
+}
+
+/// Submits `ok` jobs that work 10 ms and `failing` ones that fail at once, in batches.
+async fn submit(manager: &JobManager, ok: usize, failing: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(ok + failing);
+    let mut jobs: Vec<NewJob> = (0..ok)
+        .map(|_| {
+            NewJob::new("sleep")
+                .payload(json!({"ms": 10, "steps": 1}))
+                .tags(["mp"])
+                .max_retries(3)
+        })
+        .chain((0..failing).map(|_| {
+            NewJob::new("fail")
+                .payload(json!({"fatal": true, "kind": "scripted"}))
+                .tags(["mp"])
+        }))
+        .collect();
+    fastrand::shuffle(&mut jobs);
+    for batch in jobs.chunks(500) {
+        let created = manager.create_many(batch.to_vec()).await.unwrap();
+        ids.extend(created.into_iter().map(|job| job.id));
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_and_a_server_on_postgres_survive_a_killed_worker_and_a_restart() {
+    let Ok(database) = std::env::var("OA_TEST_DATABASE_URL") else {
+        println!("skipped: OA_TEST_DATABASE_URL is not set (see docs/operations.md)");
+        return;
+    };
+    let schema = format!(
+        "oa_mp_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let separator = if database.contains('?') { '&' } else { '?' };
+    let store_url = format!("{database}{separator}schema={schema}");
+    let store: Arc<dyn JobStore> = Arc::new(
+        PgStoreOptions::new(&database)
+            .unwrap()
+            .schema(&schema)
+            .open()
+            .await
+            .unwrap(),
+    );
+    let manager = JobManager::builder(Arc::clone(&store)).build().unwrap();
+    assert!(manager.event_log().is_some(), "PostgreSQL keeps an event log");
+
+    let (serve, url) = start_serve(&store_url);
+    let mut workers: Vec<Option<Process>> = ["mp1", "mp2", "mp3"]
+        .into_iter()
+        .map(|id| Some(start_worker(&store_url, id)))
+        .collect();
+    let started = Instant::now();
+    let (ok, failing) = (9_500_u64, 500_u64);
+    let ids = submit(&manager, ok as usize, failing as usize).await;
+    assert_eq!(ids.len(), 10_000);
+
+    // Midway, the second worker crashes.
+    wait_until_finished(&*store, 3_000, Duration::from_secs(120)).await;
+    workers[1].take().unwrap().kill();
+    let killed_at = Instant::now();
+    wait_until_finished(&*store, 10_000, Duration::from_secs(180)).await;
+    println!(
+        "10,000 jobs on 3 workers (one killed after {:.1} s) took {:.1} s",
+        (killed_at - started).as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // The store: every job final, as scripted.
+    let counts = store.count_by_status().await.unwrap();
+    assert_eq!(counts.get(JobStatus::Completed), ok, "{counts:?}");
+    assert_eq!(counts.get(JobStatus::Failed), failing, "{counts:?}");
+    assert_eq!(counts.total(), 10_000);
+
+    // The log: each job finished exactly once; the killed worker was declared offline and the
+    // jobs it held were run again by the others.
+    let events = logged_events(&*store).await;
+    let mut finishes: HashMap<&str, Vec<&Event>> = HashMap::new();
+    for event in &events {
+        if matches!(
+            event.event_type,
+            EventType::JobCompleted | EventType::JobFailed
+        ) {
+            finishes
+                .entry(event.job_id.as_deref().unwrap())
+                .or_default()
+                .push(event);
+        }
+    }
+    assert_eq!(finishes.len(), 10_000, "every job finished");
+    let twice: Vec<_> = finishes.iter().filter(|(_, e)| e.len() != 1).collect();
+    assert!(twice.is_empty(), "jobs finished more than once: {twice:?}");
+    let killed = "mp2-1";
+    let offline: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.event_type == EventType::WorkerOffline && e.worker_id.as_deref() == Some(killed)
+        })
+        .collect();
+    assert_eq!(offline.len(), 1, "worker.offline for the killed worker");
+    assert_eq!(offline[0].data_str("reason"), Some("heartbeat_timeout"));
+    let rerun: HashSet<&str> = events
+        .iter()
+        .filter(|e| {
+            e.event_type == EventType::JobRetrying
+                && e.worker_id.as_deref() == Some(killed)
+                && e.data_str("reason") == Some("worker_lost")
+        })
+        .map(|e| e.job_id.as_deref().unwrap())
+        .collect();
+    assert!(!rerun.is_empty(), "the killed worker held jobs");
+    for job_id in &rerun {
+        let finish = finishes[job_id][0];
+        assert_ne!(
+            finish.worker_id.as_deref(),
+            Some(killed),
+            "job {job_id} was finished by another worker"
+        );
+    }
+    // Sequence numbers are unique and increasing.
+    assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+
+    // The server saw the events of every process: its totals are the store's.
+    let before = summary_matching(&url, ok, failing).await;
+    assert_eq!(before["total_jobs"], 10_000, "{before}");
+    let status = get_json(&format!("{url}/status")).await;
+    assert_eq!(status["jobs"]["completed_jobs"], ok);
+    let workers_seen = get_json(&format!("{url}/workers")).await;
+    let seen = workers_seen.to_string();
+    for id in ["mp1-1", "mp2-1", "mp3-1"] {
+        assert!(seen.contains(id), "{id} in {seen}");
+    }
+
+    // A restarted server replays the log: the same numbers.
+    serve.stop();
+    let (serve, url) = start_serve(&store_url);
+    let after = summary_matching(&url, ok, failing).await;
+    assert_eq!(without_throughput(after), without_throughput(before));
+
+    serve.stop();
+    for worker in workers.into_iter().flatten() {
+        worker.stop();
+    }
+    manager.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_and_a_server_on_one_sqlite_file_and_a_restarted_server_keeps_the_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let store_url = format!("sqlite://{}", path.display());
+    let store: Arc<dyn JobStore> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let manager = JobManager::builder(Arc::clone(&store)).build().unwrap();
+    assert!(manager.event_log().is_some(), "SQLite keeps an event log");
+
+    let (serve, url) = start_serve(&store_url);
+    let mut worker = start_worker(&store_url, "sq");
+    let (ok, failing) = (270_u64, 30_u64);
+    submit(&manager, ok as usize, failing as usize).await;
+    wait_until_finished(&*store, ok + failing, Duration::from_secs(60)).await;
+    assert!(worker.is_running());
+
+    // Events of the worker process and of this (submitting) process reach the server.
+    let before = summary_matching(&url, ok, failing).await;
+    assert_eq!(before["total_jobs"], ok + failing);
+    let counts = get_json(&format!("{url}/system")).await;
+    assert_eq!(counts["event_counts"]["job.created"], ok + failing, "{counts}");
+
+    serve.stop();
+    let (serve, url) = start_serve(&store_url);
+    let after = summary_matching(&url, ok, failing).await;
+    assert_eq!(without_throughput(after), without_throughput(before));
+    serve.stop();
+    worker.stop();
+    manager.shutdown().await;
+}

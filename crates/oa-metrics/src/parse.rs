@@ -79,11 +79,28 @@ pub(crate) fn attempt(event: &Event) -> Parsed<Option<u32>> {
     }
 }
 
-/// The required `progress`, between 0.0 and 1.0.
+/// Maps with at most this many keys are searched by a linear scan in [`hot_key`].
+const SCAN_KEYS: usize = 16;
+
+/// The value of `key` in a small map, found by a linear scan that compares lengths before
+/// bytes (an inlined comparison with a constant key), which beats the `BTreeMap` search's
+/// ordered comparisons (one `memcmp` call per key visited) on the engine's eleven keys. Larger
+/// maps, which other emitters may send, use the search.
+#[inline]
+fn hot_key<'a>(event: &'a Event, key: &str) -> Option<&'a Value> {
+    if event.data.len() <= SCAN_KEYS {
+        event
+            .data
+            .iter()
+            .find_map(|(name, value)| (name == key).then_some(value))
+    } else {
+        event.data.get(key)
+    }
+}
+
+/// The required `progress`, between 0.0 and 1.0 (read on every progress event: the hot path).
 pub(crate) fn progress(event: &Event) -> Parsed<f64> {
-    event
-        .data
-        .get(keys::PROGRESS)
+    hot_key(event, keys::PROGRESS)
         .and_then(Value::as_f64)
         .filter(|progress| (0.0..=1.0).contains(progress))
         .ok_or(Malformed)
@@ -219,6 +236,29 @@ mod tests {
         assert_eq!(progress(&event(json!({"progress": 1}))), Ok(1.0));
         assert_eq!(progress(&event(json!({"progress": 75}))), Err(Malformed));
         assert_eq!(progress(&event(json!({"progress": "0.5"}))), Err(Malformed));
+    }
+
+    #[test]
+    fn progress_is_found_in_small_and_large_maps() {
+        for keys in [0, SCAN_KEYS - 1, SCAN_KEYS, 100] {
+            for progress_key in ["progress", "progres", "progresss", "Progress"] {
+                let mut data = serde_json::Map::new();
+                for i in 0..keys {
+                    data.insert(format!("key-{i:03}"), json!(i));
+                }
+                data.insert(progress_key.to_owned(), json!(0.25));
+                let expected = if progress_key == "progress" {
+                    Ok(0.25)
+                } else {
+                    Err(Malformed)
+                };
+                assert_eq!(
+                    progress(&event(Value::Object(data))),
+                    expected,
+                    "{keys} other keys, {progress_key}"
+                );
+            }
+        }
     }
 
     #[test]

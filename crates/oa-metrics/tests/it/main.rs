@@ -8,6 +8,7 @@
 
 mod arbitrary_event_sequences;
 mod concurrent_queries_do_not_deadlock;
+mod late_progress_after_the_end_is_ignored;
 mod malformed_events_are_counted;
 mod memory_bounds_are_enforced;
 mod prometheus_exposition_parses;

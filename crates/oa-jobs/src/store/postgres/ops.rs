@@ -142,6 +142,10 @@ pub(super) async fn update_distinct(
     } = plan_batch(updates, EncodedJob::new);
     let expected_rows = pending.len() as u64;
     let mut changed_rows = 0;
+    // Rows are locked in id order (as a heartbeat's lease renewal locks them), so that two
+    // transactions over the same jobs wait for each other instead of deadlocking.
+    let mut pending = pending;
+    pending.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
     let mut pending = pending.into_iter().peekable();
     while pending.peek().is_some() {
         let mut columns = JobColumns::with_capacity(pending.len().min(sql::MAX_BATCH));

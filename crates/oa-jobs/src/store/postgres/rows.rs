@@ -92,7 +92,7 @@ pub(super) fn to_json<T: serde::Serialize + ?Sized>(
 /// The column values of a job, ready to bind (encoding can fail, binding cannot).
 #[derive(Debug)]
 pub(super) struct EncodedJob {
-    id: String,
+    pub(super) id: String,
     name: String,
     description: Option<String>,
     payload: String,

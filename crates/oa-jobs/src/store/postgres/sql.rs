@@ -205,9 +205,12 @@ pub(super) const WORKER_HEARTBEAT: &str = "UPDATE workers SET state = 'online', 
 pub(super) const WORKER_OFFLINE: &str = "UPDATE workers SET state = 'offline', \
      offline_at = $2, offline_reason = $3 WHERE id = $1";
 
-/// Renews the leases of the jobs worker `$1` holds until `$2`.
-pub(super) const RENEW_LEASES: &str =
-    "UPDATE jobs SET lease_expires_at = $2 WHERE worker_id = $1 RETURNING id, status";
+/// Renews the leases of the jobs worker `$1` holds until `$2`. The rows are locked in id
+/// order, the order in which the worker's commit batches lock them (`UPDATE_JOBS` over ids
+/// sorted by the store), so that a heartbeat and a commit of the same worker never deadlock.
+pub(super) const RENEW_LEASES: &str = "WITH held AS (SELECT id FROM jobs WHERE worker_id = $1 \
+     ORDER BY id FOR UPDATE) UPDATE jobs SET lease_expires_at = $2 FROM held \
+     WHERE jobs.id = held.id RETURNING jobs.id, jobs.status";
 
 /// The jobs worker `$1` holds, locked until the end of the transaction.
 pub(super) const LOCK_HELD: &str = concat!(

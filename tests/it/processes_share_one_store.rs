@@ -92,15 +92,7 @@ fn start_worker(store: &str, id: &str) -> Process {
 /// replayed the event log).
 fn start_serve(store: &str) -> (Process, String) {
     let mut child = oa()
-        .args([
-            "serve",
-            "--store",
-            store,
-            "--workers",
-            "0",
-            "--port",
-            "0",
-        ])
+        .args(["serve", "--store", store, "--workers", "0", "--port", "0"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -125,7 +117,11 @@ fn start_serve(store: &str) -> (Process, String) {
 
 async fn get_json(url: &str) -> Value {
     let response = reqwest::get(url).await.unwrap();
-    assert!(response.status().is_success(), "{url}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
     response.json().await.unwrap()
 }
 
@@ -236,7 +232,10 @@ async fn three_workers_and_a_server_on_postgres_survive_a_killed_worker_and_a_re
             .unwrap(),
     );
     let manager = JobManager::builder(Arc::clone(&store)).build().unwrap();
-    assert!(manager.event_log().is_some(), "PostgreSQL keeps an event log");
+    assert!(
+        manager.event_log().is_some(),
+        "PostgreSQL keeps an event log"
+    );
 
     let (serve, url) = start_serve(&store_url);
     let mut workers: Vec<Option<Process>> = ["mp1", "mp2", "mp3"]
@@ -357,7 +356,11 @@ async fn a_worker_and_a_server_on_one_sqlite_file_and_a_restarted_server_keeps_t
     let before = summary_matching(&url, ok, failing).await;
     assert_eq!(before["total_jobs"], ok + failing);
     let counts = get_json(&format!("{url}/system")).await;
-    assert_eq!(counts["event_counts"]["job.created"], ok + failing, "{counts}");
+    assert_eq!(
+        counts["event_counts"]["job.created"],
+        ok + failing,
+        "{counts}"
+    );
 
     serve.stop();
     let (serve, url) = start_serve(&store_url);

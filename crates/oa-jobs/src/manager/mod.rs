@@ -587,6 +587,10 @@ impl JobManager {
             let mut job = before.clone();
             change(&mut job)?;
             let events = describe(&job, &before);
+            if let Some(appender) = &self.shared.events.log {
+                // Events appended before this change (a running job's progress) go first.
+                appender.flushed().await;
+            }
             let update = JobUpdate::new(job.clone(), before.status)
                 .with_events(self.shared.events.to_log(&events));
             match self.shared.store.update(&update).await {

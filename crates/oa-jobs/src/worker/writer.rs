@@ -85,6 +85,13 @@ pub(crate) async fn run(
             );
             announcements.push((events, commit.outcome));
         }
+        if let Some(appender) = &shared.events.log {
+            // The attempts' progress events go to the log before their outcomes.
+            tokio::select! {
+                () = appender.flushed() => {}
+                () = killed.cancelled() => return,
+            }
+        }
         let results = match write(&shared, &updates, &killed).await {
             Ok(results) => results,
             Err(error) => {

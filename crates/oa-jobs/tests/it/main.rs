@@ -20,3 +20,4 @@ mod sqlite_store;
 mod state_machine_is_the_table;
 mod store_suite;
 mod support;
+mod the_engine_logs_its_events;

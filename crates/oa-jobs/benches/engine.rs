@@ -26,7 +26,12 @@ fn end_to_end(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    for mode in [Mode::Memory, Mode::SqliteBatched, Mode::SqliteSingle] {
+    for mode in [
+        Mode::Memory,
+        Mode::SqliteBatched,
+        Mode::SqliteSingle,
+        Mode::SqliteBatchedLogged,
+    ] {
         let engine = runtime.block_on(harness::engine(mode));
         group.bench_function(mode.label(), |b| {
             b.iter_custom(|iterations| {

@@ -1,6 +1,9 @@
 //! The heartbeat: every interval, renew the leases of the jobs this worker holds, emit
 //! `worker.heartbeat`, and reconcile with the store (a job cancelled, paused or resumed by
 //! another process, or released because this worker was thought lost).
+//!
+//! While the store cannot be reached, heartbeats keep their interval (the leases are renewed
+//! by the first one that succeeds); the outage is announced once, not at every beat.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use serde_json::{Map, Value};
 use tokio::time::MissedTickBehavior;
 
 use super::WorkerShared;
+use super::outage::FailureStreak;
 use crate::error::Error;
 use crate::status::JobStatus;
 
@@ -19,17 +23,18 @@ pub(crate) async fn run(worker: Arc<WorkerShared>) {
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The first tick is immediate; registration counted as the first heartbeat.
     ticks.tick().await;
+    let mut failures = FailureStreak::new("worker heartbeat");
     loop {
         tokio::select! {
             () = worker.stopped.cancelled() => return,
             () = worker.killed.cancelled() => return,
-            _ = ticks.tick() => beat(&worker).await,
+            _ = ticks.tick() => beat(&worker, &mut failures).await,
         }
     }
 }
 
-/// One heartbeat.
-pub(crate) async fn beat(worker: &WorkerShared) {
+/// One heartbeat; `failures` are the beats that failed just before.
+pub(crate) async fn beat(worker: &WorkerShared, failures: &mut FailureStreak) {
     let events = &worker.manager.events;
     // The jobs running before the store is asked: each was claimed (committed) before, so it
     // is in the store's answer unless it was cancelled or released meanwhile. A job claimed
@@ -47,8 +52,12 @@ pub(crate) async fn beat(worker: &WorkerShared) {
         .heartbeat(&worker.id, now, lease_until)
         .await
     {
-        Ok(outcome) => outcome,
+        Ok(outcome) => {
+            failures.succeeded(&worker.id);
+            outcome
+        }
         Err(Error::WorkerNotFound { .. }) => {
+            failures.succeeded(&worker.id);
             // The record was deleted behind our back: register again.
             if let Err(error) = super::register(worker).await {
                 events.system_error("re-register a worker", &error);
@@ -56,8 +65,7 @@ pub(crate) async fn beat(worker: &WorkerShared) {
             return;
         }
         Err(error) => {
-            tracing::warn!(%error, worker_id = %worker.id, "heartbeat failed");
-            events.system_error("worker heartbeat", &error);
+            failures.failed(&worker.manager, &worker.id, &error);
             return;
         }
     };

@@ -4,6 +4,7 @@ pub(crate) mod context;
 pub(crate) mod control;
 pub(crate) mod handler;
 mod heartbeat;
+mod outage;
 mod runner;
 mod writer;
 
@@ -373,6 +374,7 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
         .claimable_signal()
         .unwrap_or_else(|| Arc::new(tokio::sync::Notify::new()));
     let poll = !shared.store.process_local();
+    let mut failures = outage::FailureStreak::new("claim jobs");
     loop {
         if worker.stopped.is_cancelled() || worker.killed.is_cancelled() {
             return;
@@ -404,11 +406,9 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
             lease_until: now + crate::clock::delta(worker.config.lease),
             log: worker.claim_log.clone(),
         };
-        // Poll again after the interval when other processes may add jobs, or to retry a
-        // failed claim; otherwise sleep until woken.
-        let mut poll_again = poll;
         match shared.store.claim(&request).await {
             Ok(jobs) => {
+                failures.succeeded(&worker.id);
                 let claimed = jobs.len();
                 for job in jobs {
                     start_job(&worker, job);
@@ -417,14 +417,23 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
                     continue;
                 }
             }
-            Err(error) => {
-                tracing::warn!(%error, worker_id = %worker.id, "claim failed");
-                shared.events.system_error("claim jobs", &error);
-                poll_again = true;
-            }
+            Err(error) => failures.failed(shared, &worker.id, &error),
         }
+        // After failed claims (an outage: announced once), wait out a growing backoff, not
+        // woken early by new jobs, which could not be claimed anyway.
+        if failures.count() > 0 {
+            let backoff = outage::claim_backoff(worker.config.poll_interval, failures.count());
+            tokio::select! {
+                () = worker.stopped.cancelled() => return,
+                () = worker.killed.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            continue;
+        }
+        // Poll again after the interval when other processes may add jobs; otherwise sleep
+        // until woken.
         let poll_timer = async {
-            if poll_again {
+            if poll {
                 tokio::time::sleep(worker.config.poll_interval).await;
             } else {
                 std::future::pending::<()>().await;

@@ -4,9 +4,15 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use oa_jobs::{JobStore, MemoryStore, PgStoreOptions, SqliteStore};
+
+/// How long opening a PostgreSQL store may take (connecting and bringing the schema up to
+/// date) before the command gives up. A refused connection fails at once; this bounds the
+/// wait for a server that accepts connections but does not answer, or a host that drops them.
+const POSTGRES_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where jobs are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,9 +88,18 @@ impl StoreUrl {
                 if let Some(schema) = schema {
                     options = options.schema(schema);
                 }
-                let store = options.open().await.with_context(|| {
-                    format!("cannot open the PostgreSQL store {}", without_password(url))
-                })?;
+                let context =
+                    || format!("cannot open the PostgreSQL store {}", without_password(url));
+                let store = tokio::time::timeout(POSTGRES_OPEN_TIMEOUT, options.open())
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "no answer from the database server within {} s",
+                            POSTGRES_OPEN_TIMEOUT.as_secs()
+                        )
+                    })
+                    .with_context(context)?
+                    .with_context(context)?;
                 Ok(Arc::new(store))
             }
         }

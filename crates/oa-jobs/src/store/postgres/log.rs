@@ -4,6 +4,12 @@
 //! ([`contiguous_prefix`]).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long after a commit that logged events the other processes are notified: the commits
+/// of a burst share one notification.
+const NOTIFY_COALESCE: Duration = Duration::from_millis(5);
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -51,7 +57,7 @@ impl EventColumns {
     }
 
     /// Binds the arrays, then `channel`.
-    pub(super) fn bind(self, query: Query, channel: &str) -> Query {
+    pub(super) fn bind(self, query: Query) -> Query {
         query
             .bind(self.ids)
             .bind(self.event_types)
@@ -59,17 +65,15 @@ impl EventColumns {
             .bind(self.job_ids)
             .bind(self.worker_ids)
             .bind(self.data)
-            .bind(channel.to_owned())
     }
 }
 
-/// Appends `events` to the log on `conn`, inside the caller's transaction, and notifies
-/// `channel` at commit: one statement per [`sql::MAX_BATCH`] events (`unnest` of one array per
-/// column). Nothing at all when `events` is empty.
+/// Appends `events` to the log on `conn`, inside the caller's transaction: one statement per
+/// [`sql::MAX_BATCH`] events (`unnest` of one array per column). Nothing at all when `events`
+/// is empty. After the commit, the caller calls [`PgStore::logged`].
 pub(super) async fn write_events(
     conn: &mut PgConnection,
     events: Vec<EncodedEvent>,
-    channel: &str,
     operation: &'static str,
 ) -> Result<()> {
     let mut events = events.into_iter().peekable();
@@ -79,7 +83,7 @@ pub(super) async fn write_events(
             columns.push(event);
         }
         columns
-            .bind(sqlx::query(sql::INSERT_EVENTS), channel)
+            .bind(sqlx::query(sql::INSERT_EVENTS))
             .execute(&mut *conn)
             .await
             .map_err(Error::database(operation))?;
@@ -150,15 +154,31 @@ fn decode_event(read: &ReadRow<'_>) -> Result<Event, LogError> {
 }
 
 impl PgStore {
-    /// Wakes the followers of this process after a commit that logged events (those of other
-    /// processes hear the transaction's notification).
+    /// After a commit that logged events: wakes the followers of this process at once, and
+    /// those of other processes with one `NOTIFY` sent shortly after (the commits of a burst
+    /// share one notification; a lost one only delays followers until their next poll).
     pub(super) fn logged(&self) {
         self.shared.channels.appended.1.notify_waiters();
-    }
-
-    /// The channel the transactions that log events notify.
-    pub(super) fn appended_channel(&self) -> &str {
-        &self.shared.channels.appended.0
+        if self.shared.notify_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.shared.notify_pending.store(false, Ordering::Release);
+            return;
+        };
+        let store = self.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(NOTIFY_COALESCE).await;
+            store.shared.notify_pending.store(false, Ordering::Release);
+            let channel = store.shared.channels.appended.0.clone();
+            if let Err(error) = sqlx::query(sql::NOTIFY)
+                .bind(channel)
+                .execute(store.pool())
+                .await
+            {
+                tracing::debug!(%error, "could not notify the event log's followers");
+            }
+        });
     }
 
     async fn append_events(&self, events: &[Event]) -> Result<()> {
@@ -174,12 +194,12 @@ impl PgStore {
             .map_err(Error::database(OPERATION))?;
         if encoded.len() <= sql::MAX_BATCH {
             // One statement: its own transaction.
-            write_events(&mut conn, encoded, self.appended_channel(), OPERATION).await?;
+            write_events(&mut conn, encoded, OPERATION).await?;
         } else {
             let mut tx = sqlx::Connection::begin(&mut *conn)
                 .await
                 .map_err(Error::database(OPERATION))?;
-            write_events(&mut tx, encoded, self.appended_channel(), OPERATION).await?;
+            write_events(&mut tx, encoded, OPERATION).await?;
             tx.commit().await.map_err(Error::database(OPERATION))?;
         }
         self.logged();

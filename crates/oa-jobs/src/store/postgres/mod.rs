@@ -14,6 +14,7 @@ mod rows;
 mod sql;
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -113,6 +114,8 @@ struct Shared {
     listening: OnceLock<()>,
     /// How long the event log waits for a hole in its numbering to fill.
     settle: Duration,
+    /// A notification of the event log's channel is scheduled (see `PgStore::logged`).
+    notify_pending: AtomicBool,
     /// Stops the listening task when the store closes or is dropped.
     stop: CancellationToken,
 }
@@ -202,7 +205,7 @@ impl PgStore {
                 return Err(first_duplicate(&mut conn, jobs).await?);
             }
         }
-        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        write_events(&mut tx, events, OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
         if logs {
             self.logged();
@@ -228,7 +231,7 @@ impl PgStore {
             apply_update(&mut tx, update, OPERATION).await?
         };
         applied?;
-        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        write_events(&mut tx, events, OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
         self.logged();
         Ok(())
@@ -256,7 +259,7 @@ impl PgStore {
             EncodedEvent::all(&log.build(&jobs))?
         };
         let logs = !events.is_empty();
-        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        write_events(&mut tx, events, OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
         if logs {
             self.logged();
@@ -395,7 +398,7 @@ impl JobStore for PgStore {
             if let Some(results) = update_distinct(&mut tx, updates).await? {
                 let events = applied_events(updates, &results)?;
                 let logs = !events.is_empty();
-                write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+                write_events(&mut tx, events, OPERATION).await?;
                 tx.commit().await.map_err(Error::database(OPERATION))?;
                 if logs {
                     self.logged();
@@ -416,7 +419,7 @@ impl JobStore for PgStore {
         }
         let events = applied_events(updates, &results)?;
         let logs = !events.is_empty();
-        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        write_events(&mut tx, events, OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
         if logs {
             self.logged();
@@ -646,7 +649,7 @@ impl JobStore for PgStore {
             None => Vec::new(),
         };
         let logs = !events.is_empty();
-        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        write_events(&mut tx, events, OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
         if logs {
             self.logged();
@@ -679,7 +682,7 @@ impl JobStore for PgStore {
             _ => Vec::new(),
         };
         let logs = !events.is_empty();
-        write_events(&mut tx, events, self.appended_channel(), OPERATION).await?;
+        write_events(&mut tx, events, OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
         if logs {
             self.logged();

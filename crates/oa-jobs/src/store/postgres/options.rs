@@ -191,6 +191,7 @@ impl PgStoreOptions {
                 },
                 listening: OnceLock::new(),
                 settle: self.settle,
+                notify_pending: std::sync::atomic::AtomicBool::new(false),
                 stop: CancellationToken::new(),
             }),
         })

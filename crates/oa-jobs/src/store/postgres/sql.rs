@@ -244,7 +244,7 @@ pub(super) const PURGE_FINISHED: &str = "DELETE FROM jobs WHERE id = ANY(ARRAY( 
      SELECT id FROM jobs WHERE finished_at < $1 \
      AND status IN ('completed', 'failed', 'cancelled') LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
-/// The SQL type of each array bound to [`INSERT_EVENTS`], in binding order, then the channel.
+/// The SQL type of each array bound to [`INSERT_EVENTS`], in binding order.
 macro_rules! event_arrays {
     () => {
         "$1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[]"
@@ -252,16 +252,20 @@ macro_rules! event_arrays {
 }
 
 /// Appends a batch of events to the log, numbered in the order of the arrays (the arrays as
-/// [`EventColumns::bind`](super::log::EventColumns::bind) binds them), and notifies the channel
-/// `$7` (with no payload: delivered at commit, folded into one per transaction), in one
-/// statement. A data-modifying `WITH` always runs to completion.
+/// [`EventColumns::bind`](super::log::EventColumns::bind) binds them), in one statement. The
+/// wake-up notification is not sent here: a transaction that executes `NOTIFY` holds a
+/// database-wide lock through its commit, which would serialize every logging transaction
+/// (and their WAL flushes); [`PgStore`](super::PgStore) sends one after the commits instead.
 pub(super) const INSERT_EVENTS: &str = concat!(
-    "WITH logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
+    "INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
      SELECT u.id, u.event_type, u.timestamp, u.job_id, u.worker_id, u.data FROM unnest(",
     event_arrays!(),
     ") WITH ORDINALITY AS u(id, event_type, timestamp, job_id, worker_id, data, n) \
-     ORDER BY u.n) SELECT pg_notify($7, '')"
+     ORDER BY u.n"
 );
+
+/// Wakes the followers of other processes (no payload).
+pub(super) const NOTIFY: &str = "SELECT pg_notify($1, '')";
 
 /// Up to `$2` logged events numbered above `$1`, in order, each with whether it was logged
 /// more than `$3` microseconds ago by the server's clock (whether a hole before it is settled).

@@ -749,12 +749,27 @@ async fn postgres_a_second_store_hears_the_commits_of_the_first() {
         )
         .await
         .unwrap();
-    assert!(
-        within(10, woken).await,
-        "the follower's store never heard the commit"
-    );
-    let read = follower.read_after(0, 10).await.unwrap();
-    assert_eq!(unnumbered(&read), [queued_event]);
+    // The notification follows the commit. Had the listener not been listening yet (it starts
+    // in the background), the commit's notification was missed: later commits are heard.
+    let mut heard = within(3, &mut woken).await;
+    let mut heartbeats = Vec::new();
+    while !heard && heartbeats.len() < 10 {
+        let woken = signal.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let heartbeat = event(EventType::WorkerHeartbeat, "w");
+        writer
+            .append(std::slice::from_ref(&heartbeat))
+            .await
+            .unwrap();
+        heartbeats.push(heartbeat);
+        heard = within(2, woken).await;
+    }
+    assert!(heard, "the follower's store never heard a commit");
+    let read = follower.read_after(0, 20).await.unwrap();
+    let mut expected = vec![queued_event];
+    expected.extend(heartbeats);
+    assert_eq!(unnumbered(&read), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -36,7 +36,11 @@ async fn wait_for_log(log: &dyn EventLog, count: u64) {
 }
 
 fn key(event: &Event) -> (EventType, Option<String>, Option<String>) {
-    (event.event_type, event.job_id.clone(), event.worker_id.clone())
+    (
+        event.event_type,
+        event.job_id.clone(),
+        event.worker_id.clone(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +68,10 @@ async fn the_log_holds_the_events_a_local_subscriber_saw_in_the_same_order() {
         .unwrap();
     let worker_id = worker.id().to_owned();
     let ok = manager.create(NewJob::new("ok")).await.unwrap();
-    let bad = manager.create(NewJob::new("bad").max_retries(0)).await.unwrap();
+    let bad = manager
+        .create(NewJob::new("bad").max_retries(0))
+        .await
+        .unwrap();
     let paused = manager
         .create(NewJob::new("ok").enqueue(false))
         .await
@@ -72,7 +79,9 @@ async fn the_log_holds_the_events_a_local_subscriber_saw_in_the_same_order() {
     manager.cancel(&paused.id).await.unwrap();
     recorder
         .wait_for(Duration::from_secs(10), |events| {
-            events.iter().any(|e| e.event_type == EventType::JobCompleted)
+            events
+                .iter()
+                .any(|e| e.event_type == EventType::JobCompleted)
                 && events.iter().any(|e| e.event_type == EventType::JobFailed)
         })
         .await;
@@ -94,7 +103,8 @@ async fn the_log_holds_the_events_a_local_subscriber_saw_in_the_same_order() {
         };
         assert_eq!(of(&logged), of(&local), "job {job_id}");
     }
-    let types = |events: &[Event], t: EventType| events.iter().filter(|e| e.event_type == t).count();
+    let types =
+        |events: &[Event], t: EventType| events.iter().filter(|e| e.event_type == t).count();
     for t in EventType::ALL {
         assert_eq!(types(&logged, t), types(&local, t), "{t}");
     }
@@ -121,8 +131,7 @@ async fn a_manager_without_logging_writes_nothing_to_the_log() {
         .unwrap();
     assert!(manager.event_log().is_none());
     manager.create(NewJob::new("x")).await.unwrap();
-    manager
-        .publish(Event::new(EventType::SystemStartup).with_data("pid", 1));
+    manager.publish(Event::new(EventType::SystemStartup).with_data("pid", 1));
     manager.shutdown().await;
     let log = store.event_log().unwrap();
     assert_eq!(log.bounds().await.unwrap().count, 0);

@@ -11,5 +11,6 @@ mod engine_feeds_the_monitor;
 mod oa_command;
 mod oa_commands_work_on_a_store;
 mod oa_demo_serves_the_seed_api;
+mod oa_processes;
 mod postgres_outage;
 mod processes_share_one_store;

@@ -10,19 +10,21 @@
 //! skipped, unless `CI_REQUIRE_POSTGRES_OUTAGE=1` (set by `.ci/run`) makes that a failure.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use oa_events::{Event, EventType};
 use oa_jobs::store::{JobFilter, Page};
-use oa_jobs::{Job, JobManager, JobStatus, JobStore, NewJob, PgStoreOptions};
-use serde_json::{Value, json};
+use oa_jobs::{Job, JobManager, JobStatus, JobStore, PgStoreOptions};
+
+use crate::oa_processes::{
+    Process, finished, logged_events, oa, start_serve, start_worker, submit, summary_matching,
+    wait_until_finished,
+};
 
 /// Where Debian's PostgreSQL 15 keeps its programs.
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -205,121 +207,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A child process killed when dropped (a failed assertion leaves no process behind).
-struct Process {
-    child: Child,
-    name: String,
-}
-
-impl Process {
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGINT (graceful stop), then waits; asserts a clean exit.
-    fn stop(mut self) {
-        let sent = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{} exited with {status}", self.name);
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn oa() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_oa"));
-    command
-        .env_remove("OA_STORE")
-        .env_remove("OA_PORT")
-        .env_remove("OA_WORKERS")
-        .env_remove("OA_HEARTBEAT_INTERVAL")
-        .env("RUST_LOG", "info,sqlx=warn");
-    command
-}
-
-/// `oa worker` logging to `log`.
-fn start_worker(store: &str, id: &str, log: &Path) -> Process {
-    let child = oa()
-        .args(["worker", "--store", store, "--id", id])
-        .args(["--concurrency", "16"])
-        .args(["--heartbeat-interval", &HEARTBEAT_SECS.to_string()])
-        .stdout(Stdio::null())
-        .stderr(File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    Process {
-        child,
-        name: format!("oa worker {id}"),
-    }
-}
-
-/// `oa serve` with no worker of its own; returns it and its base URL once it listens.
-fn start_serve(store: &str, log: &Path) -> (Process, String) {
-    let mut child = oa()
-        .args(["serve", "--store", store, "--workers", "0", "--port", "0"])
-        .args(["--heartbeat-interval", &HEARTBEAT_SECS.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .split("dashboard ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("unexpected first line of oa serve: {line:?}"))
-        .trim()
-        .trim_end_matches("/dashboard")
-        .to_owned();
-    let process = Process {
-        child,
-        name: "oa serve".to_owned(),
-    };
-    (process, url)
-}
-
-async fn get_json(url: &str) -> Value {
-    let response = reqwest::get(url).await.unwrap();
-    assert!(
-        response.status().is_success(),
-        "{url}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
-}
-
-/// Final jobs in the store; `None` while it cannot be reached.
-async fn finished(store: &dyn JobStore) -> Option<u64> {
-    let counts = store.count_by_status().await.ok()?;
-    Some(counts.get(JobStatus::Completed) + counts.get(JobStatus::Failed))
-}
-
-async fn wait_until_finished(store: &dyn JobStore, count: u64, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let done = finished(store).await.unwrap_or(0);
-        if done >= count {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {done} of {count} jobs finished within {timeout:?}: {:?}",
-            store.count_by_status().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Every job in the store.
 async fn all_jobs(store: &dyn JobStore) -> Vec<Job> {
     let mut jobs = Vec::new();
@@ -337,42 +224,6 @@ async fn all_jobs(store: &dyn JobStore) -> Vec<Job> {
             Some(next) => offset = next,
             None => return jobs,
         }
-    }
-}
-
-/// Every event the store's log retains.
-async fn logged_events(store: &dyn JobStore) -> Vec<Event> {
-    let log = store.event_log().expect("the store keeps an event log");
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = log.read_after(after, 5_000).await.unwrap();
-        let Some(last) = page.last() else {
-            return events;
-        };
-        after = last.seq;
-        events.extend(page);
-    }
-}
-
-/// Submits the jobs in batches: `OK_JOBS` that work 20 ms, `FAILING_JOBS` that fail for good.
-async fn submit(manager: &JobManager) {
-    let mut jobs: Vec<NewJob> = (0..OK_JOBS)
-        .map(|_| {
-            NewJob::new("sleep")
-                .payload(json!({"ms": 20, "steps": 1}))
-                .tags(["outage"])
-                .max_retries(3)
-        })
-        .chain((0..FAILING_JOBS).map(|_| {
-            NewJob::new("fail")
-                .payload(json!({"fatal": true, "kind": "scripted"}))
-                .tags(["outage"])
-        }))
-        .collect();
-    fastrand::shuffle(&mut jobs);
-    for batch in jobs.chunks(500) {
-        manager.create_many(batch.to_vec()).await.unwrap();
     }
 }
 
@@ -426,7 +277,7 @@ async fn workers_live_through_a_postgres_outage_and_no_job_is_lost_or_run_twice(
         Arc::new(PgStoreOptions::new(&url).unwrap().open().await.unwrap());
     let manager = JobManager::builder(Arc::clone(&store)).build().unwrap();
 
-    let (serve, serve_url) = start_serve(&url, &logs.path().join("serve.log"));
+    let (serve, serve_url) = start_serve(&url, Some(&logs.path().join("serve.log")));
     let worker_logs: Vec<PathBuf> = ["w1", "w2"]
         .iter()
         .map(|id| logs.path().join(format!("{id}.log")))
@@ -434,11 +285,11 @@ async fn workers_live_through_a_postgres_outage_and_no_job_is_lost_or_run_twice(
     let mut workers: Vec<Process> = ["w1", "w2"]
         .iter()
         .zip(&worker_logs)
-        .map(|(id, log)| start_worker(&url, id, log))
+        .map(|(id, log)| start_worker(&url, id, HEARTBEAT_SECS, Some(log)))
         .collect();
     let total = (OK_JOBS + FAILING_JOBS) as u64;
     let load_started = Instant::now();
-    submit(&manager).await;
+    submit(&manager, OK_JOBS, FAILING_JOBS, 20, "outage").await;
 
     // Under load, the database goes away for a while.
     wait_until_finished(&*store, 600, Duration::from_secs(60)).await;
@@ -585,28 +436,10 @@ async fn workers_live_through_a_postgres_outage_and_no_job_is_lost_or_run_twice(
     manager.shutdown().await;
 }
 
-/// `/jobs/summary` once its completed and failed counts reach the store's.
-async fn summary_matching(url: &str, completed: u64, failed: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let summary = get_json(&format!("{url}/jobs/summary")).await;
-        if summary["completed_jobs"] == completed && summary["failed_jobs"] == failed {
-            return summary;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server's summary never matched the store (completed {completed}, failed \
-             {failed}): {summary}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Runs `oa` with `args`, killing it after `limit`; returns its output and how long it ran.
 fn oa_within(args: &[&str], limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
-    let mut child = oa()
-        .env("RUST_LOG", "warn")
+    let mut child = oa(None)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

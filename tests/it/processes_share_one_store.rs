@@ -7,207 +7,23 @@
 //! prints that it was skipped); the SQLite one always runs.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oa_events::{Event, EventType};
-use oa_jobs::{JobManager, JobStatus, JobStore, NewJob, PgStoreOptions, SqliteStore};
-use serde_json::{Value, json};
+use oa_jobs::{JobManager, JobStatus, JobStore, PgStoreOptions, SqliteStore};
+use serde_json::Value;
 
-/// A child process killed when dropped (a failed assertion leaves no process behind).
-struct Process {
-    child: Child,
-    name: String,
-}
-
-impl Process {
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    /// SIGINT (graceful stop), then waits; asserts a clean exit.
-    fn stop(mut self) {
-        let sent = Command::new("kill")
-            .args(["-INT", &self.pid()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{} exited with {status}", self.name);
-    }
-
-    /// SIGKILL: a crash.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        let _ = self.child.wait();
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn oa() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_oa"));
-    command
-        .env_remove("OA_STORE")
-        .env_remove("OA_PORT")
-        .env_remove("OA_WORKERS")
-        .env("RUST_LOG", "warn");
-    command
-}
-
-fn start_worker(store: &str, id: &str) -> Process {
-    let child = oa()
-        .args([
-            "worker",
-            "--store",
-            store,
-            "--id",
-            id,
-            "--concurrency",
-            "16",
-            "--heartbeat-interval",
-            "1",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    Process {
-        child,
-        name: format!("oa worker {id}"),
-    }
-}
-
-/// `oa serve` with no worker of its own; returns it and its base URL once it listens (after it
-/// replayed the event log).
-fn start_serve(store: &str) -> (Process, String) {
-    let mut child = oa()
-        .args(["serve", "--store", store, "--workers", "0", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .split("dashboard ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("unexpected first line of oa serve: {line:?}"))
-        .trim()
-        .trim_end_matches("/dashboard")
-        .to_owned();
-    (
-        Process {
-            child,
-            name: "oa serve".to_owned(),
-        },
-        url,
-    )
-}
-
-async fn get_json(url: &str) -> Value {
-    let response = reqwest::get(url).await.unwrap();
-    assert!(
-        response.status().is_success(),
-        "{url}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
-}
-
-/// Final jobs in the store.
-async fn finished(store: &dyn JobStore) -> u64 {
-    let counts = store.count_by_status().await.unwrap();
-    counts.get(JobStatus::Completed) + counts.get(JobStatus::Failed)
-}
-
-async fn wait_until_finished(store: &dyn JobStore, count: u64, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let done = finished(store).await;
-        if done >= count {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {done} of {count} jobs finished within {timeout:?}: {:?}",
-            store.count_by_status().await.unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Every event the store's log retains.
-async fn logged_events(store: &dyn JobStore) -> Vec<Event> {
-    let log = store.event_log().expect("the store keeps an event log");
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = log.read_after(after, 5_000).await.unwrap();
-        let Some(last) = page.last() else {
-            return events;
-        };
-        after = last.seq;
-        events.extend(page);
-    }
-}
-
-/// `/jobs/summary` once its completed and failed counts reach the store's.
-async fn summary_matching(url: &str, completed: u64, failed: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let summary = get_json(&format!("{url}/jobs/summary")).await;
-        if summary["completed_jobs"] == completed && summary["failed_jobs"] == failed {
-            return summary;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server's summary never matched the store (completed {completed}, failed \
-             {failed}): {summary}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use crate::oa_processes::{
+    Process, get_json, logged_events, start_serve, start_worker, submit, summary_matching,
+    wait_until_finished,
+};
 
 /// The summary without `throughput`, whose windows end at the time of the request.
 fn without_throughput(mut summary: Value) -> Value {
     let throughput = summary.as_object_mut().unwrap().remove("throughput");
     assert!(throughput.is_some(), "a summary has a throughput");
     summary
-}
-
-/// Submits `ok` jobs that work 10 ms and `failing` ones that fail at once, in batches.
-async fn submit(manager: &JobManager, ok: usize, failing: usize) -> Vec<String> {
-    let mut ids = Vec::with_capacity(ok + failing);
-    let mut jobs: Vec<NewJob> = (0..ok)
-        .map(|_| {
-            NewJob::new("sleep")
-                .payload(json!({"ms": 10, "steps": 1}))
-                .tags(["mp"])
-                .max_retries(3)
-        })
-        .chain((0..failing).map(|_| {
-            NewJob::new("fail")
-                .payload(json!({"fatal": true, "kind": "scripted"}))
-                .tags(["mp"])
-        }))
-        .collect();
-    fastrand::shuffle(&mut jobs);
-    for batch in jobs.chunks(500) {
-        let created = manager.create_many(batch.to_vec()).await.unwrap();
-        ids.extend(created.into_iter().map(|job| job.id));
-    }
-    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,14 +53,14 @@ async fn three_workers_and_a_server_on_postgres_survive_a_killed_worker_and_a_re
         "PostgreSQL keeps an event log"
     );
 
-    let (serve, url) = start_serve(&store_url);
+    let (serve, url) = start_serve(&store_url, None);
     let mut workers: Vec<Option<Process>> = ["mp1", "mp2", "mp3"]
         .into_iter()
-        .map(|id| Some(start_worker(&store_url, id)))
+        .map(|id| Some(start_worker(&store_url, id, 1, None)))
         .collect();
     let started = Instant::now();
     let (ok, failing) = (9_500_u64, 500_u64);
-    let ids = submit(&manager, ok as usize, failing as usize).await;
+    let ids = submit(&manager, ok as usize, failing as usize, 10, "mp").await;
     assert_eq!(ids.len(), 10_000);
 
     // Midway, the second worker crashes.
@@ -337,7 +153,7 @@ async fn three_workers_and_a_server_on_postgres_survive_a_killed_worker_and_a_re
 
     // A restarted server replays the log: the same numbers.
     serve.stop();
-    let (serve, url) = start_serve(&store_url);
+    let (serve, url) = start_serve(&store_url, None);
     let after = summary_matching(&url, ok, failing).await;
     assert_eq!(without_throughput(after), without_throughput(before));
 
@@ -357,10 +173,10 @@ async fn a_worker_and_a_server_on_one_sqlite_file_and_a_restarted_server_keeps_t
     let manager = JobManager::builder(Arc::clone(&store)).build().unwrap();
     assert!(manager.event_log().is_some(), "SQLite keeps an event log");
 
-    let (serve, url) = start_serve(&store_url);
-    let mut worker = start_worker(&store_url, "sq");
+    let (serve, url) = start_serve(&store_url, None);
+    let mut worker = start_worker(&store_url, "sq", 1, None);
     let (ok, failing) = (270_u64, 30_u64);
-    submit(&manager, ok as usize, failing as usize).await;
+    submit(&manager, ok as usize, failing as usize, 10, "mp").await;
     wait_until_finished(&*store, ok + failing, Duration::from_secs(60)).await;
     assert!(worker.is_running());
 
@@ -375,7 +191,7 @@ async fn a_worker_and_a_server_on_one_sqlite_file_and_a_restarted_server_keeps_t
     );
 
     serve.stop();
-    let (serve, url) = start_serve(&store_url);
+    let (serve, url) = start_serve(&store_url, None);
     let after = summary_matching(&url, ok, failing).await;
     assert_eq!(without_throughput(after), without_throughput(before));
     serve.stop();

@@ -302,9 +302,10 @@ impl PgStore {
 /// commit in another order, so [`read_after`](EventLog::read_after) returns only a contiguous
 /// prefix: it stops before the first missing number unless the event after it was logged
 /// longer than [`PgStoreOptions::settle`](super::PgStoreOptions::settle) ago (then the hole is
-/// a rolled-back transaction or trimmed events, and is skipped). Every commit that logged
-/// events sends a notification (no payload) that the stores of other processes turn into their
-/// [`appended_signal`](EventLog::appended_signal).
+/// a rolled-back transaction or trimmed events, and is skipped). Commits that logged events
+/// are announced by a notification (no payload; one per burst of commits, sent a few
+/// milliseconds after them, outside their transactions) that the stores of other processes
+/// turn into their [`appended_signal`](EventLog::appended_signal).
 #[async_trait]
 impl EventLog for PgStore {
     async fn append(&self, events: &[Event]) -> Result<(), LogError> {

@@ -10,6 +10,9 @@ use oa_monitor::Monitor;
 use crate::handlers;
 use crate::store_url::StoreUrl;
 
+/// How long a start waits for the replay of the event log before it serves anyway.
+const REPLAY_WAIT: Duration = Duration::from_secs(60);
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub(crate) struct SystemOptions {
@@ -84,12 +87,27 @@ impl System {
                     LogFollower::start(Arc::clone(log), emitter.clone(), FollowOptions::default())?;
                 let bounds = log.bounds().await.ok().unwrap_or_default();
                 tracing::info!(events = bounds.count, "replaying the event log");
-                follower.caught_up().await;
-                tracing::info!(
-                    replayed = follower.followed(),
-                    position = follower.position(),
-                    "event log replayed; following it"
-                );
+                // Serve the replayed numbers, not partial ones; but a log that cannot be read
+                // (or is huge) must not keep the server from starting: the numbers then fill
+                // in while it serves.
+                if tokio::time::timeout(REPLAY_WAIT, follower.caught_up())
+                    .await
+                    .is_ok()
+                {
+                    tracing::info!(
+                        replayed = follower.followed(),
+                        position = follower.position(),
+                        "event log replayed; following it"
+                    );
+                } else {
+                    tracing::warn!(
+                        replayed = follower.followed(),
+                        position = follower.position(),
+                        "the event log is still being replayed after {} s; serving meanwhile \
+                         (the numbers fill in as it goes)",
+                        REPLAY_WAIT.as_secs()
+                    );
+                }
                 Some(follower)
             }
             None => None,

@@ -78,9 +78,11 @@ pub(crate) async fn serve(
         config,
     )
     .with_shutdown_token(&shutdown);
-    let state = match &system.followed_log {
-        Some(log) => state.with_event_log(Arc::clone(log)),
-        None => state,
+    let state = match (&system.followed_log, system.follow_progress()) {
+        (Some(log), Some(progress)) => state
+            .with_event_log(Arc::clone(log))
+            .with_log_follower(progress),
+        _ => state,
     };
     let task = tokio::spawn(oa_api::serve(listener, state, shutdown));
     Ok(ServedApi { address, task })

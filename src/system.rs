@@ -147,6 +147,11 @@ impl System {
         })
     }
 
+    /// The progress of the event log's follower, when this process follows the log.
+    pub(crate) fn follow_progress(&self) -> Option<oa_events::FollowProgress> {
+        self.follower.as_ref().map(LogFollower::progress)
+    }
+
     /// Graceful shutdown: workers finish or return their jobs, `system.shutdown` is emitted,
     /// the manager stops.
     /// The manager's shutdown writes the events still queued for the log; a follower reads

@@ -23,7 +23,7 @@
 //! |---|---|
 //! | `GET /`, `/status`, `/jobs/summary`, `/jobs/recent?limit=`, `/jobs/tags`, `/jobs/priorities`, `/workers`, `/workers/{id}`, `/system`, `/system/events` | the seed's reads |
 //! | `POST /system/reset`, `/system/enable`, `/system/disable` | the seed's controls: `{"status":"success","message":…}` |
-//! | `GET /jobs/running`, `/metrics`, `/events`, `/health`, `/ready` | running jobs, Prometheus, live stream, probes |
+//! | `GET /jobs/running`, `/metrics`, `/events`, `/system/event-log`, `/health`, `/ready` | running jobs, Prometheus, live stream (resumable from a durable event log), the log's follower, probes |
 //! | `GET /openapi.json`, `/docs/`, `/dashboard` | the document, its docs page, the dashboard |
 //!
 //! See `docs/api.md` for every parameter, error code and the stream's protocol.

@@ -51,6 +51,33 @@ pub(crate) struct ProbeResponse {
     pub(crate) status: &'static str,
 }
 
+/// `GET /system/event-log`: where this server's events come from.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub(crate) struct EventLogStatus {
+    /// Whether the server's metrics and event stream follow a durable event log (every
+    /// process's events, replayed on start). `false`: only this process's own events; the
+    /// other fields are then `null`.
+    pub(crate) following: bool,
+    /// The sequence number of the last event the server took from the log (the `id` of the
+    /// newest `GET /events` frame).
+    pub(crate) position: Option<u64>,
+    /// How many events it took from the log since it started (the replay included).
+    pub(crate) followed: Option<u64>,
+    /// Sequence numbers it skipped: events trimmed before it read them, or numbers of
+    /// transactions that never committed.
+    pub(crate) skipped: Option<u64>,
+    /// Whether the replay of the history present at start is done.
+    pub(crate) caught_up: Option<bool>,
+    /// The oldest retained sequence number (`null` when the log cannot be read).
+    pub(crate) first: Option<u64>,
+    /// The newest sequence number written by any process.
+    pub(crate) last: Option<u64>,
+    /// How many events the log retains.
+    pub(crate) retained: Option<u64>,
+    /// `last - position`: how far the server is behind the log.
+    pub(crate) behind: Option<u64>,
+}
+
 /// Completions per second over the last 1, 5 and 15 minutes.
 #[derive(ToSchema)]
 pub(crate) struct Throughput {

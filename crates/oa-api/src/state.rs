@@ -77,6 +77,8 @@ pub(crate) struct StateInner {
     /// The durable log behind the emitter, when the emitter is fed by a
     /// [`LogFollower`](oa_events::LogFollower): resumes older than the ring read from it.
     pub(crate) event_log: Option<Arc<dyn oa_events::EventLog>>,
+    /// The progress of the follower that feeds the emitter from `event_log`.
+    pub(crate) follower: Option<oa_events::FollowProgress>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -113,6 +115,7 @@ impl ApiState {
             readiness: Readiness::new(true),
             streams_end: CancellationToken::new(),
             event_log: None,
+            follower: None,
         };
         ApiState {
             inner: Arc::new(inner),
@@ -146,6 +149,13 @@ impl ApiState {
     #[must_use]
     pub fn with_event_log(self, log: Arc<dyn oa_events::EventLog>) -> Self {
         self.with(|inner| inner.event_log = Some(log))
+    }
+
+    /// The same state reporting `follower`'s progress at `GET /system/event-log` (with
+    /// [`with_event_log`](Self::with_event_log) for the log it follows).
+    #[must_use]
+    pub fn with_log_follower(self, follower: oa_events::FollowProgress) -> Self {
+        self.with(|inner| inner.follower = Some(follower))
     }
 
     /// The same state with the configuration's bind address set to `address` (it decides

@@ -109,13 +109,13 @@ impl LogFollower {
     /// The sequence number of the last event emitted.
     #[must_use]
     pub fn position(&self) -> u64 {
-        self.progress.position.load(Ordering::Acquire)
+        self.progress().position()
     }
 
     /// How many events were emitted.
     #[must_use]
     pub fn followed(&self) -> u64 {
-        self.progress.followed.load(Ordering::Relaxed)
+        self.progress().followed()
     }
 
     /// How many sequence numbers were skipped after the first event read: events trimmed by
@@ -123,13 +123,23 @@ impl LogFollower {
     /// transactions that never committed.
     #[must_use]
     pub fn skipped(&self) -> u64 {
-        self.progress.skipped.load(Ordering::Relaxed)
+        self.progress().skipped()
     }
 
     /// Whether every event that was in the log when the follower started has been emitted.
     #[must_use]
     pub fn is_caught_up(&self) -> bool {
-        *self.caught_up.borrow()
+        self.progress().is_caught_up()
+    }
+
+    /// A cheap, cloneable view of this follower's progress, for status pages (it stays
+    /// readable after the follower stopped, frozen).
+    #[must_use]
+    pub fn progress(&self) -> FollowProgress {
+        FollowProgress {
+            progress: Arc::clone(&self.progress),
+            caught_up: self.caught_up.clone(),
+        }
     }
 
     /// Resolves once every event that was in the log when the follower started has been
@@ -152,6 +162,39 @@ impl LogFollower {
 impl Drop for LogFollower {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// The progress of a [`LogFollower`], readable from anywhere ([`LogFollower::progress`]).
+#[derive(Debug, Clone)]
+pub struct FollowProgress {
+    progress: Arc<Progress>,
+    caught_up: watch::Receiver<bool>,
+}
+
+impl FollowProgress {
+    /// The sequence number of the last event emitted.
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.progress.position.load(Ordering::Acquire)
+    }
+
+    /// How many events were emitted.
+    #[must_use]
+    pub fn followed(&self) -> u64 {
+        self.progress.followed.load(Ordering::Relaxed)
+    }
+
+    /// How many sequence numbers were skipped (see [`LogFollower::skipped`]).
+    #[must_use]
+    pub fn skipped(&self) -> u64 {
+        self.progress.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the history present at the follower's start has been emitted.
+    #[must_use]
+    pub fn is_caught_up(&self) -> bool {
+        *self.caught_up.borrow()
     }
 }
 

@@ -90,7 +90,7 @@ pub use error::EventError;
 pub use event::{Event, JobEventSource};
 pub use event_type::{EventCategory, EventType};
 pub use filter::EventFilter;
-pub use follow::{FollowOptions, LogFollower};
+pub use follow::{FollowOptions, FollowProgress, LogFollower};
 pub use global::event_emitter;
 pub use handler::{HandlerOutcome, SubscriptionId};
 pub use log::{EventLog, LogBounds, LogError, LogRetention, MemoryEventLog};

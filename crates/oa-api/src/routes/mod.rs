@@ -46,6 +46,7 @@ pub(crate) fn read_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(seed::worker))
         .routes(routes!(seed::system))
         .routes(routes!(seed::system_events))
+        .routes(routes!(ops::event_log))
         .routes(routes!(ops::metrics))
 }
 

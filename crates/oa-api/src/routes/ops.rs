@@ -49,6 +49,45 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
     respond(body, PROMETHEUS_CONTENT_TYPE)
 }
 
+/// Where this server's events come from: a durable event log it follows, and how far it is.
+#[utoipa::path(
+    get,
+    path = "/system/event-log",
+    tag = "System",
+    summary = "The durable event log this server follows, and its position in it",
+    responses(
+        (status = 200, description = "Following or not; position, replay and lag when following", body = schema::EventLogStatus),
+        (status = 401, description = "A read token is configured and missing", body = ErrorBody),
+    ),
+    security((), ("read_token" = []))
+)]
+pub(crate) async fn event_log(State(state): State<ApiState>) -> Json<schema::EventLogStatus> {
+    let Some(follower) = &state.inner.follower else {
+        return Json(schema::EventLogStatus::default());
+    };
+    let position = follower.position();
+    let mut status = schema::EventLogStatus {
+        following: true,
+        position: Some(position),
+        followed: Some(follower.followed()),
+        skipped: Some(follower.skipped()),
+        caught_up: Some(follower.is_caught_up()),
+        ..schema::EventLogStatus::default()
+    };
+    if let Some(log) = &state.inner.event_log {
+        match log.bounds().await {
+            Ok(bounds) => {
+                status.first = Some(bounds.first);
+                status.last = Some(bounds.last);
+                status.retained = Some(bounds.count);
+                status.behind = Some(bounds.last.saturating_sub(position));
+            }
+            Err(error) => tracing::warn!(%error, "GET /system/event-log: the log cannot be read"),
+        }
+    }
+    Json(status)
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(
     get,

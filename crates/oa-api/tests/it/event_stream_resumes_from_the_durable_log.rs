@@ -14,7 +14,7 @@ use oa_events::{
 };
 use oa_metrics::Collectors;
 
-use crate::support::{Frame, open_stream};
+use crate::support::{Fixture, Frame, get, open_stream};
 
 /// One "server process": an emitter fed by a follower of `log`, and its API (ring of 10).
 struct Server {
@@ -51,7 +51,8 @@ async fn start_server(log: &MemoryEventLog) -> Server {
         .build()
         .unwrap();
     let state = ApiState::new(collectors.clone(), collectors, emitter, config)
-        .with_event_log(Arc::new(log.clone()));
+        .with_event_log(Arc::new(log.clone()))
+        .with_log_follower(follower.progress());
     Server {
         app: router(state),
         follower,
@@ -147,4 +148,42 @@ async fn what_the_log_no_longer_retains_is_a_gap_then_the_rest_follows() {
     assert_eq!(data["missed"], 20);
     let expected: Vec<u64> = (71..=100).collect();
     assert_eq!(next_seqs(&mut stream, 30).await, expected);
+}
+
+#[tokio::test]
+async fn the_server_reports_its_place_in_the_log() {
+    let log = MemoryEventLog::new();
+    append(&log, 40).await;
+    let retention = LogRetention {
+        max_age: Duration::from_secs(3600),
+        max_count: 30,
+        batch: 1_000,
+    };
+    log.trim(&retention, Utc::now()).await.unwrap();
+    let server = start_server(&log).await;
+    append(&log, 5).await;
+    server.wait_for(45).await;
+    let status = get(&server.app, "/system/event-log").await.json();
+    assert_eq!(
+        status,
+        serde_json::json!({
+            "following": true,
+            "position": 45,
+            "followed": 35,
+            "skipped": 0,
+            "caught_up": true,
+            "first": 11,
+            "last": 45,
+            "retained": 35,
+            "behind": 0,
+        })
+    );
+
+    // A server over its own events only says so.
+    let own = get(&Fixture::new().app(), "/system/event-log").await.json();
+    assert_eq!(own["following"], false);
+    assert!(
+        own["position"].is_null() && own["behind"].is_null(),
+        "{own}"
+    );
 }

@@ -42,6 +42,7 @@ async fn every_documented_operation_is_routed_and_every_route_is_documented() {
         "GET /ready",
         "GET /status",
         "GET /system",
+        "GET /system/event-log",
         "GET /system/events",
         "GET /workers",
         "GET /workers/{worker_id}",

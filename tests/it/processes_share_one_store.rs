@@ -156,6 +156,14 @@ async fn three_workers_and_a_server_on_postgres_survive_a_killed_worker_and_a_re
     let (serve, url) = start_serve(&store_url, None);
     let after = summary_matching(&url, ok, failing).await;
     assert_eq!(without_throughput(after), without_throughput(before));
+    let log = get_json(&format!("{url}/system/event-log")).await;
+    assert_eq!(log["following"], true, "{log}");
+    assert_eq!(log["caught_up"], true, "{log}");
+    assert_eq!(log["first"], 1, "nothing trimmed: {log}");
+    assert!(
+        log["followed"].as_u64().unwrap() >= events.len() as u64,
+        "{log}"
+    );
 
     serve.stop();
     for worker in workers.into_iter().flatten() {

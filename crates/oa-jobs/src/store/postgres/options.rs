@@ -38,6 +38,13 @@ fn migrations() -> Vec<Migration> {
             include_str!("../../../migrations/postgres/0002_event_log.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            "event log: BRIN index on time".into(),
+            MigrationType::Simple,
+            include_str!("../../../migrations/postgres/0003_event_log_brin.sql").into_sql_str(),
+            false,
+        ),
     ]
 }
 

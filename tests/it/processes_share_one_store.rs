@@ -170,6 +170,15 @@ async fn three_workers_and_a_server_on_postgres_survive_a_killed_worker_and_a_re
         worker.stop();
     }
     manager.shutdown().await;
+    drop(manager);
+    drop(store);
+    // Leave the test database as it was.
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    // The name is ours: letters, digits and `_` only.
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

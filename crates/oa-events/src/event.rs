@@ -60,11 +60,19 @@ impl Event {
     /// empty data.
     #[must_use]
     pub fn new(event_type: EventType) -> Self {
+        Event::new_at(event_type, Utc::now())
+    }
+
+    /// A new event of `event_type` created at `timestamp` (for an engine with its own clock:
+    /// the same as [`new`](Self::new) then [`with_timestamp`](Self::with_timestamp), without
+    /// reading the wall clock).
+    #[must_use]
+    pub fn new_at(event_type: EventType, timestamp: DateTime<Utc>) -> Self {
         Event {
             id: Uuid::now_v7(),
             seq: 0,
             event_type,
-            timestamp: Utc::now(),
+            timestamp,
             job_id: None,
             worker_id: None,
             data: Map::new(),
@@ -116,13 +124,30 @@ impl Event {
     where
         J: JobEventSource + ?Sized,
     {
+        Event::from_job_at(event_type, job, extra, Utc::now())
+    }
+
+    /// As [`from_job`](Self::from_job), created at `timestamp` rather than now (for an
+    /// engine with its own clock).
+    #[must_use]
+    pub fn from_job_at<J>(
+        event_type: EventType,
+        job: &J,
+        extra: Map<String, Value>,
+        timestamp: DateTime<Utc>,
+    ) -> Self
+    where
+        J: JobEventSource + ?Sized,
+    {
         let mut data = job.event_data();
-        data.extend(extra);
+        if !extra.is_empty() {
+            data.extend(extra);
+        }
         Event {
             job_id: Some(job.job_id().to_owned()),
             worker_id: job.worker_id().map(str::to_owned),
             data,
-            ..Event::new(event_type)
+            ..Event::new_at(event_type, timestamp)
         }
     }
 

@@ -461,7 +461,11 @@ pub(crate) fn rfc3339_micros(t: DateTime<Utc>) -> String {
     out[16] = b':';
     out[19] = b'.';
     out[26] = b'Z';
-    out.iter().map(|b| char::from(*b)).collect()
+    // Only ASCII digits and separators were written: always UTF-8.
+    std::str::from_utf8(&out).map_or_else(
+        |_| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        str::to_owned,
+    )
 }
 
 impl JobEventSource for Job {

@@ -33,10 +33,6 @@ pub(crate) struct Events {
 }
 
 impl Events {
-    fn stamp(&self, event: Event) -> Event {
-        event.with_timestamp(self.clock.now())
-    }
-
     /// Whether events are written to the store's log.
     pub(crate) const fn logging(&self) -> bool {
         self.log.is_some()
@@ -75,7 +71,7 @@ impl Events {
         job: &Job,
         extra: Map<String, Value>,
     ) -> Event {
-        self.stamp(Event::from_job(event_type, job, extra))
+        Event::from_job_at(event_type, job, extra, self.clock.now())
     }
 
     /// Publishes a job event that describes no stored change (progress, a due job).
@@ -98,11 +94,11 @@ impl Events {
             Value::String(next_run_at.to_rfc3339()),
         );
         extra.insert(keys::REASON.to_owned(), Value::String(reason.to_owned()));
-        let mut event = Event::from_job(EventType::JobRetrying, job, extra);
+        let mut event = Event::from_job_at(EventType::JobRetrying, job, extra, self.clock.now());
         if let Some(worker_id) = worker_id {
             event = event.with_worker_id(worker_id);
         }
-        self.stamp(event)
+        event
     }
 
     /// A job event naming the worker the job's last attempt ran on (`job.completed`,
@@ -113,22 +109,23 @@ impl Events {
         job: &Job,
         worker_id: Option<&str>,
     ) -> Event {
-        let mut event = Event::from_job(event_type, job, Map::new());
+        let mut event = Event::from_job_at(event_type, job, Map::new(), self.clock.now());
         if let Some(worker_id) = worker_id {
             event = event.with_worker_id(worker_id);
         }
-        self.stamp(event)
+        event
     }
 
     /// `worker.claimed_job` then `job.started`, for a job a worker just claimed.
     pub(crate) fn claimed_events(&self, worker_id: &str, job: &Job) -> [Event; 2] {
-        let claimed = Event::for_worker(EventType::WorkerClaimedJob, worker_id)
+        let claimed = Event::new_at(EventType::WorkerClaimedJob, self.clock.now())
+            .with_worker_id(worker_id)
             .with_job_id(job.id.clone())
             .with_data(keys::NAME, job.name.clone())
             .with_data(keys::PRIORITY, job.priority.as_str())
             .with_data(keys::ATTEMPT, job.attempt);
         [
-            self.stamp(claimed),
+            claimed,
             self.job_event(EventType::JobStarted, job, Map::new()),
         ]
     }
@@ -153,7 +150,9 @@ impl Events {
         worker_id: &str,
         data: Map<String, Value>,
     ) -> Event {
-        self.stamp(Event::for_worker(event_type, worker_id).with_data_map(data))
+        Event::new_at(event_type, self.clock.now())
+            .with_worker_id(worker_id)
+            .with_data_map(data)
     }
 
     /// Publishes a worker event that describes no stored change (registration, heartbeat).
@@ -163,10 +162,10 @@ impl Events {
 
     /// `system.error` with a message and the operation that failed.
     pub(crate) fn system_error(&self, operation: &str, error: &crate::Error) {
-        let event = Event::new(EventType::SystemError)
+        let event = Event::new_at(EventType::SystemError, self.clock.now())
             .with_data(keys::MESSAGE, format!("{operation}: {error}"))
             .with_data("code", error.code());
-        self.publish(self.stamp(event));
+        self.publish(event);
     }
 
     /// The events for jobs a lost or stopping worker released ([`Job::release_lost`]):

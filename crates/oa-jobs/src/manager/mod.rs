@@ -289,8 +289,12 @@ impl JobManager {
             let enqueue = new_job.wants_enqueue();
             let run_at = new_job.scheduled_for();
             let mut job = new_job.into_job(now)?;
-            events
-                .push(Event::from_job(EventType::JobCreated, &job, Map::new()).with_timestamp(now));
+            events.push(Event::from_job_at(
+                EventType::JobCreated,
+                &job,
+                Map::new(),
+                now,
+            ));
             if enqueue {
                 job.enqueue(now, run_at.unwrap_or(now).max(now))?;
                 events.extend(self.queued_event(&job, now));

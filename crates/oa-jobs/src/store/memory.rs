@@ -87,23 +87,32 @@ impl Inner {
     /// Adds a record to the indexes.
     fn index(&mut self, job: &Job) {
         self.counts.add(job.status, 1);
+        // `entry_ref`: the key is copied only when the name or worker is new to the map.
         if let Some(key) = ready_key(job) {
-            self.ready.entry(job.name.clone()).or_default().insert(key);
+            self.ready
+                .entry_ref(job.name.as_str())
+                .or_default()
+                .insert(key);
         }
         if let Some(worker_id) = &job.worker_id {
             self.held
-                .entry(worker_id.clone())
+                .entry_ref(worker_id.as_str())
                 .or_default()
                 .insert(job.id.clone());
         }
     }
 
     fn put(&mut self, job: Job) {
-        if let Some(old) = self.jobs.remove(&job.id) {
+        // A replaced record keeps its key and its box (no allocation).
+        if let Some((id, mut old)) = self.jobs.remove_entry(&job.id) {
             self.unindex(&old);
+            self.index(&job);
+            *old = job;
+            self.jobs.insert(id, old);
+        } else {
+            self.index(&job);
+            self.jobs.insert(job.id.clone(), Box::new(job));
         }
-        self.index(&job);
-        self.jobs.insert(job.id.clone(), Box::new(job));
     }
 
     fn apply(&mut self, update: &JobUpdate) -> Result<()> {

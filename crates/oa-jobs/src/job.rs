@@ -433,9 +433,14 @@ fn timestamp(value: Option<DateTime<Utc>>) -> Value {
 #[must_use]
 pub(crate) fn rfc3339_micros(t: DateTime<Utc>) -> String {
     use chrono::{Datelike as _, Timelike as _};
+    // The fields of the UTC date and time (each accessor of `DateTime<Utc>` would add the
+    // zero offset again).
+    let t = t.naive_utc();
     let year = t.year();
     if !(0..=9999).contains(&year) {
-        return t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        return t
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     }
     let mut out = [0_u8; 27];
     let mut put = |at: usize, value: u32, width: usize| {
@@ -463,7 +468,10 @@ pub(crate) fn rfc3339_micros(t: DateTime<Utc>) -> String {
     out[26] = b'Z';
     // Only ASCII digits and separators were written: always UTF-8.
     std::str::from_utf8(&out).map_or_else(
-        |_| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        |_| {
+            t.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        },
         str::to_owned,
     )
 }

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use super::log::Appender;
 use crate::clock::SharedClock;
 use crate::job::Job;
-use crate::store::LogEvents;
+use crate::store::{JobUpdate, LogEvents};
 
 /// Builds and delivers engine events, with timestamps from the engine's clock.
 #[derive(Debug, Clone)]
@@ -38,13 +38,15 @@ impl Events {
         self.log.is_some()
     }
 
-    /// The copy of `events` to hand to the store with a change: all of them when logging,
-    /// none otherwise (no clone then).
-    pub(crate) fn to_log(&self, events: &[Event]) -> Vec<Event> {
+    /// Hands `events` to the store with `update` when logging (it writes them in the change's
+    /// transaction); otherwise keeps them aside, returned. Once the change is committed, emit
+    /// the update's events followed by the ones kept aside (one of the two is empty): no
+    /// event is copied either way.
+    pub(crate) fn attach(&self, update: JobUpdate, events: Vec<Event>) -> (JobUpdate, Vec<Event>) {
         if self.logging() {
-            events.to_vec()
+            (update.with_events(events), Vec::new())
         } else {
-            Vec::new()
+            (update, events)
         }
     }
 

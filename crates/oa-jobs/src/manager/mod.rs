@@ -595,11 +595,14 @@ impl JobManager {
                 // Events appended before this change (a running job's progress) go first.
                 appender.flushed().await;
             }
-            let update = JobUpdate::new(job.clone(), before.status)
-                .with_events(self.shared.events.to_log(&events));
+            let (update, kept) = self
+                .shared
+                .events
+                .attach(JobUpdate::new(job, before.status), events);
             match self.shared.store.update(&update).await {
                 Ok(()) => {
-                    self.shared.events.committed(events);
+                    let JobUpdate { job, events, .. } = update;
+                    self.shared.events.committed(events.into_iter().chain(kept));
                     return Ok(job);
                 }
                 Err(error @ (Error::StatusConflict { .. } | Error::StaleAttempt { .. })) => {

@@ -79,11 +79,11 @@ pub(crate) async fn run(
         let mut announcements = Vec::with_capacity(buffer.len());
         for commit in buffer.drain(..) {
             let events = describe(&shared, &commit.job, &commit.worker_id, commit.outcome, now);
-            updates.push(
-                JobUpdate::new(commit.job, JobStatus::Running)
-                    .with_events(shared.events.to_log(&events)),
-            );
-            announcements.push((events, commit.outcome));
+            let (update, kept) = shared
+                .events
+                .attach(JobUpdate::new(commit.job, JobStatus::Running), events);
+            updates.push(update);
+            announcements.push((kept, commit.outcome));
         }
         if let Some(appender) = &shared.events.log {
             // The attempts' progress events go to the log before their outcomes.
@@ -103,12 +103,14 @@ pub(crate) async fn run(
             }
         };
         let mut ready = false;
-        for ((update, (events, outcome)), result) in updates.iter().zip(announcements).zip(results)
+        for ((update, (kept, outcome)), result) in
+            updates.into_iter().zip(announcements).zip(results)
         {
             match result {
                 Ok(()) => {
-                    shared.events.committed(events);
-                    after_commit(&shared, &update.job, outcome, now, &mut ready);
+                    let JobUpdate { job, events, .. } = update;
+                    shared.events.committed(events.into_iter().chain(kept));
+                    after_commit(&shared, &job, outcome, now, &mut ready);
                 }
                 // Cancelled or released meanwhile: the other side already announced it.
                 Err(

@@ -85,8 +85,7 @@ impl System {
             Some(log) => {
                 let follower =
                     LogFollower::start(Arc::clone(log), emitter.clone(), FollowOptions::default())?;
-                let bounds = log.bounds().await.ok().unwrap_or_default();
-                tracing::info!(events = bounds.count, "replaying the event log");
+                tracing::info!("replaying the event log");
                 // Serve the replayed numbers, not partial ones; but a log that cannot be read
                 // (or is huge) must not keep the server from starting: the numbers then fill
                 // in while it serves.

@@ -137,7 +137,7 @@ impl Events {
         self.logging().then(|| {
             let events = self.clone();
             let worker_id = worker_id.to_owned();
-            LogEvents::new(move |jobs| {
+            LogEvents::claim(move |jobs| {
                 jobs.iter()
                     .flat_map(|job| events.claimed_events(&worker_id, job))
                     .collect()

@@ -62,7 +62,7 @@ async fn stores_opening_at_once_migrate_once_and_a_newer_schema_is_refused() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, [1, 2, 3]);
+    assert_eq!(applied, [1, 2, 3, 4]);
 
     // A database written by a newer version is refused, not used.
     sqlx::query(
@@ -379,4 +379,117 @@ async fn the_claimable_signal_fires_when_another_process_queues_a_job() {
             .expect("no notification for a queued job");
     }
     listening.close().await;
+}
+
+/// Reads the whole log.
+async fn the_whole_log(log: &dyn oa_events::EventLog) -> Vec<oa_events::Event> {
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = log.read_after(after, 1_000).await.unwrap();
+        let Some(last) = page.last() else {
+            return events;
+        };
+        after = last.seq;
+        events.extend(page);
+    }
+}
+
+/// The store builds a claim's events in its claim statement (SQL functions of the fourth
+/// migration), and writes updates with their events in one statement; what it logs must be
+/// what the engine builds in Rust and emits locally, key for key and value for value:
+/// priorities, tags, a retried job that carries the error of its first attempt, results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_logged_in_one_statement_equal_the_engines() {
+    use oa_events::EventType::{JobStarted, WorkerClaimedJob};
+    let Some(schema) = PgSchema::new() else {
+        return;
+    };
+    let emitter = EventEmitter::new();
+    let recorder = RecordingSubscriber::attach(&emitter);
+    let manager = JobManager::builder(Arc::new(schema.open().await))
+        .emitter(emitter)
+        .build()
+        .unwrap();
+    let log = Arc::clone(manager.event_log().expect("PostgreSQL keeps a log"));
+    let worker = manager
+        .worker()
+        .id("w-1")
+        .claim_batch(3)
+        .handler("flaky", |ctx: JobContext| async move {
+            if ctx.attempt() == 1 {
+                Err(JobError::new("http_502", "upstream \"down\" ✗"))
+            } else {
+                Ok(json!({"attempt": ctx.attempt(), "ratio": 0.1, "list": [1, 2.5, null]}))
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (i, priority) in oa_jobs::Priority::ALL.into_iter().enumerate() {
+        let job = NewJob::new("flaky")
+            .priority(priority)
+            .tags([format!("t{i}"), "shared".to_owned()])
+            .max_retries(u32::try_from(i).unwrap() + 1)
+            .retry_policy(oa_jobs::RetryPolicy::fixed(Duration::from_millis(1)));
+        ids.push(manager.create(job).await.unwrap().id);
+    }
+    ids.push(
+        manager
+            .create(NewJob::new("flaky").max_retries(5))
+            .await
+            .unwrap()
+            .id,
+    );
+    recorder
+        .wait_for(Duration::from_secs(60), |events| {
+            events
+                .iter()
+                .filter(|e| e.event_type == JobCompleted)
+                .count()
+                == ids.len()
+        })
+        .await;
+    worker.shutdown().await;
+    manager.shutdown().await;
+
+    let local = recorder.events();
+    let logged = the_whole_log(&*log).await;
+    assert_eq!(logged.len(), local.len());
+    let of = |events: &[oa_events::Event], job_id: &str, t| -> Vec<_> {
+        events
+            .iter()
+            .filter(|e| e.event_type == t && e.job_id.as_deref() == Some(job_id))
+            .map(|e| (e.job_id.clone(), e.worker_id.clone(), e.data.clone()))
+            .collect()
+    };
+    for id in &ids {
+        for t in [WorkerClaimedJob, JobStarted, JobCompleted] {
+            let (mine, theirs) = (of(&local, id, t), of(&logged, id, t));
+            assert_eq!(theirs, mine, "{t} of {id}");
+            let claims = if t == JobCompleted { 1 } else { 2 };
+            assert_eq!(mine.len(), claims, "{t} of {id}: two attempts");
+        }
+        // The second start carries the first attempt's error.
+        let started = of(&logged, id, JobStarted);
+        assert_eq!(started[1].2["error"]["kind"], "http_502");
+        assert_eq!(started[1].2["attempt"], 2);
+    }
+    // Every event in order: for each job, the log's sequence is the local one. (Except where
+    // the `job.queued` of a retry falls: when a worker claims the job before this process's
+    // scheduler announced it due, the announcement is emitted locally just before the claim's
+    // events but reaches the log after them; a known limit, see docs/operations.md.)
+    for id in &ids {
+        let kinds = |events: &[oa_events::Event]| -> Vec<_> {
+            events
+                .iter()
+                .filter(|e| e.job_id.as_deref() == Some(id.as_str()))
+                .filter(|e| e.event_type != oa_events::EventType::JobQueued)
+                .map(|e| e.event_type)
+                .collect()
+        };
+        assert_eq!(kinds(&logged), kinds(&local), "job {id}");
+    }
+    assert!(logged.windows(2).all(|pair| pair[0].seq < pair[1].seq));
 }

@@ -56,6 +56,15 @@ impl EventColumns {
         self.data.push(event.data);
     }
 
+    /// The columns of `events`, in order.
+    pub(super) fn of(events: Vec<EncodedEvent>) -> Self {
+        let mut columns = Self::with_capacity(events.len());
+        for event in events {
+            columns.push(event);
+        }
+        columns
+    }
+
     /// Binds the arrays, then `channel`.
     pub(super) fn bind(self, query: Query) -> Query {
         query

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use self::listen::Channels;
-use self::log::{applied_events, write_events};
+use self::log::{EventColumns, applied_events, write_events};
 use self::ops::{
     apply_update, decode_jobs, first_duplicate, is_unique_violation, release_all, update_distinct,
     write_job,
@@ -38,8 +38,8 @@ use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
 };
+use super::{BatchPlan, check_update, plan_batch, sort_in_claim_order};
 use super::{JobStore, LogEvents};
-use super::{check_update, sort_in_claim_order};
 use crate::error::{Error, Result};
 use crate::job::Job;
 
@@ -214,27 +214,88 @@ impl PgStore {
     }
 
     /// [`update`](JobStore::update) of an update with events: the job and its events are written
-    /// in one transaction, the events only if the update applies.
+    /// together, the events only if the update applies. Usually one statement
+    /// ([`sql::UPDATE_JOB_LOGGED`]); an update that does not apply as it is is explained (or
+    /// applied) inside a transaction with the row locked, as without events.
     async fn update_logged(&self, update: &JobUpdate, encoded: EncodedJob) -> Result<()> {
         const OPERATION: &str = "update";
-        let events = EncodedEvent::all(&update.events)?;
+        let events = EventColumns::of(EncodedEvent::all(&update.events)?);
+        let query = encoded
+            .bind(sqlx::query(sql::UPDATE_JOB_LOGGED))
+            .bind(update.expected.as_str());
+        let row = events
+            .bind(query)
+            .fetch_one(self.pool())
+            .await
+            .map_err(Error::database(OPERATION))?;
+        let written: i64 = row.try_get(0).map_err(Error::database(OPERATION))?;
+        if written == 1 {
+            self.logged();
+            return Ok(());
+        }
+        // Not written: the job is missing, in another status, or the attempt moved on; find
+        // out which with the row locked (and apply the update if it became possible).
         let mut tx = self
             .pool()
             .begin()
             .await
             .map_err(Error::database(OPERATION))?;
-        let applied = if write_job(&mut tx, encoded, update.expected, OPERATION).await? {
-            Ok(())
-        } else {
-            // Not written: the job is missing, in another status, or the attempt moved on;
-            // find out which with the row locked (and apply the update if it became possible).
-            apply_update(&mut tx, update, OPERATION).await?
-        };
-        applied?;
-        write_events(&mut tx, events, OPERATION).await?;
+        apply_update(&mut tx, update, OPERATION).await??;
+        write_events(&mut tx, EncodedEvent::all(&update.events)?, OPERATION).await?;
         tx.commit().await.map_err(Error::database(OPERATION))?;
         self.logged();
         Ok(())
+    }
+
+    /// [`update_many`](JobStore::update_many) in one statement ([`sql::UPDATE_JOBS_LOGGED`]):
+    /// every job and every event of the batch, or nothing when some update does not apply.
+    /// `None` when the batch is not for this path (a move the state machine forbids, a value
+    /// that cannot be stored, more than one statement's worth) or did not apply in full: the
+    /// caller then takes the transaction's path, which sorts the updates out one by one.
+    async fn update_all_at_once(&self, updates: &[JobUpdate]) -> Result<Option<Vec<Result<()>>>> {
+        const OPERATION: &str = "update_many";
+        let BatchPlan {
+            outcomes,
+            mut pending,
+            forbidden,
+        } = plan_batch(updates, EncodedJob::new);
+        if !forbidden.is_empty()
+            || outcomes.iter().any(Option::is_some)
+            || pending.len() > sql::MAX_BATCH
+        {
+            return Ok(None);
+        }
+        let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
+        // Rows are locked in id order, as a heartbeat's lease renewal locks them.
+        pending.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+        let mut columns = JobColumns::with_capacity(pending.len());
+        for (job, expected) in pending {
+            columns.push_update(job, expected);
+        }
+        let events: Vec<EncodedEvent> = updates
+            .iter()
+            .flat_map(|update| &update.events)
+            .map(EncodedEvent::new)
+            .collect::<Result<_>>()?;
+        let logs = !events.is_empty();
+        let query = columns.bind_update(sqlx::query(sql::UPDATE_JOBS_LOGGED));
+        let done = EventColumns::of(events)
+            .bind(query)
+            .bind(expected_rows)
+            .execute(self.pool())
+            .await;
+        match done {
+            Ok(_) => {
+                if logs {
+                    self.logged();
+                }
+                Ok(Some(updates.iter().map(|_| Ok(())).collect()))
+            }
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(sql::NOT_ALL_APPLIED) => {
+                Ok(None)
+            }
+            Err(e) => Err(Error::database(OPERATION)(e)),
+        }
     }
 
     /// [`claim`](JobStore::claim) with the claim's events: the claim statement `query`, then the
@@ -385,6 +446,18 @@ impl JobStore for PgStore {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
+        let mut ids = HashSet::with_capacity(updates.len());
+        let distinct = updates.iter().all(|u| ids.insert(u.job.id.as_str()));
+        // With events, one statement instead of a transaction of three. (Without events the
+        // transaction is as fast: BEGIN and COMMIT cost less than planning the larger
+        // statement, measured 6 % slower in one statement.)
+        let logs = updates.iter().any(|update| !update.events.is_empty());
+        if distinct
+            && logs
+            && let Some(results) = self.update_all_at_once(updates).await?
+        {
+            return Ok(results);
+        }
         let mut conn = self
             .pool()
             .acquire()
@@ -393,8 +466,7 @@ impl JobStore for PgStore {
         let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .map_err(Error::database(OPERATION))?;
-        let mut ids = HashSet::with_capacity(updates.len());
-        if updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
+        if distinct {
             if let Some(results) = update_distinct(&mut tx, updates).await? {
                 let events = applied_events(updates, &results)?;
                 let logs = !events.is_empty();
@@ -498,26 +570,42 @@ impl JobStore for PgStore {
         }
         let now = rows::encode_time("now", request.now)?;
         let lease = rows::encode_time("lease_until", request.lease_until)?;
-        let query = sqlx::query(if names.len() == 1 {
-            sql::CLAIM_ONE_NAME
-        } else {
-            sql::CLAIM_MANY_NAMES
-        })
-        .bind(now)
-        .bind(request.worker_id.clone())
-        .bind(lease);
+        // The engine's claim events are built by the claim statement itself: one round trip
+        // instead of four (BEGIN, claim, events, COMMIT).
+        let in_statement = request.log.as_ref().is_some_and(LogEvents::is_claim);
+        let statement = match (names.len() == 1, in_statement) {
+            (true, false) => sql::CLAIM_ONE_NAME,
+            (false, false) => sql::CLAIM_MANY_NAMES,
+            (true, true) => sql::CLAIM_ONE_NAME_LOGGED,
+            (false, true) => sql::CLAIM_MANY_NAMES_LOGGED,
+        };
+        let query = sqlx::query(statement)
+            .bind(now)
+            .bind(request.worker_id.clone())
+            .bind(lease);
         let query = match names.as_slice() {
             [name] => query.bind((*name).to_owned()),
             many => query.bind(many.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()),
         };
         let query = query.bind(i64::from(request.limit));
-        if let Some(log) = &request.log {
+        let query = if in_statement {
+            // Two event ids per job the claim may take (`worker.claimed_job`, `job.started`).
+            let ids: Vec<uuid::Uuid> = (0..request.limit.saturating_mul(2))
+                .map(|_| uuid::Uuid::now_v7())
+                .collect();
+            query.bind(ids)
+        } else if let Some(log) = &request.log {
             return self.claim_logged(query, log).await;
-        }
+        } else {
+            query
+        };
         let rows = query
             .fetch_all(self.pool())
             .await
             .map_err(Error::database("claim"))?;
+        if in_statement && !rows.is_empty() {
+            self.logged();
+        }
         let mut jobs = decode_jobs(&rows)?;
         sort_in_claim_order(&mut jobs);
         Ok(jobs)

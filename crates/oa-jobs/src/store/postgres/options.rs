@@ -45,6 +45,14 @@ fn migrations() -> Vec<Migration> {
             include_str!("../../../migrations/postgres/0003_event_log_brin.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "changes logged in one statement".into(),
+            MigrationType::Simple,
+            include_str!("../../../migrations/postgres/0004_log_in_one_statement.sql")
+                .into_sql_str(),
+            false,
+        ),
     ]
 }
 

@@ -73,11 +73,9 @@ pub(super) const UPDATE_JOB: &str = concat!(
     " WHERE id = $1 AND status = $23 AND ($23 NOT IN ('running', 'paused') OR attempt = $13)"
 );
 
-/// Replaces many jobs, each only if its stored status is still the expected one (the number of
-/// rows changed tells whether all were): the arrays as
-/// [`JobColumns::bind_update`](super::rows::JobColumns::bind_update) binds them. The ids of one
-/// statement must be distinct (a job matched twice would take one of the two at random).
-pub(super) const UPDATE_JOBS: &str = concat!(
+/// The text of [`UPDATE_JOBS`].
+macro_rules! update_jobs {
+    () => { concat!(
     "UPDATE jobs SET name = u.name, description = u.description, payload = u.payload::jsonb, \
      status = u.status, priority = u.priority, tags = u.tags::jsonb, \
      metadata = u.metadata::jsonb, max_retries = u.max_retries, \
@@ -91,7 +89,14 @@ pub(super) const UPDATE_JOBS: &str = concat!(
     job_columns!(),
     ", expected) WHERE jobs.id = u.id AND jobs.status = u.expected \
      AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)"
-);
+    ) };
+}
+
+/// Replaces many jobs, each only if its stored status is still the expected one (the number of
+/// rows changed tells whether all were): the arrays as
+/// [`JobColumns::bind_update`](super::rows::JobColumns::bind_update) binds them. The ids of one
+/// statement must be distinct (a job matched twice would take one of the two at random).
+pub(super) const UPDATE_JOBS: &str = update_jobs!();
 
 /// One job by id.
 pub(super) const SELECT_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
@@ -146,26 +151,86 @@ macro_rules! claim_set {
     };
 }
 
+/// The claim of [`CLAIM_ONE_NAME`], without its `RETURNING`.
+macro_rules! claim_one_name {
+    () => {
+        concat!(
+            claim_set!(),
+            "SELECT id FROM jobs WHERE status = 'queued' AND name = $4 AND ready_at <= $1 \
+             ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED))"
+        )
+    };
+}
+
 /// Claims the next `$5` claimable jobs named `$4`, walking the `jobs_ready` index in claim order
 /// and skipping the rows other claims have locked.
-pub(super) const CLAIM_ONE_NAME: &str = concat!(
-    claim_set!(),
-    "SELECT id FROM jobs WHERE status = 'queued' AND name = $4 AND ready_at <= $1 \
-     ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) RETURNING ",
-    job_columns!()
-);
+pub(super) const CLAIM_ONE_NAME: &str = concat!(claim_one_name!(), " RETURNING ", job_columns!());
+
+/// The claim of [`CLAIM_MANY_NAMES`], without its `RETURNING`.
+macro_rules! claim_many_names {
+    () => {
+        concat!(
+            claim_set!(),
+            "SELECT c.id FROM unnest($4::text[]) AS n(name) CROSS JOIN LATERAL ( \
+                 SELECT id, priority, ready_at FROM jobs \
+                 WHERE status = 'queued' AND name = n.name AND ready_at <= $1 \
+                 ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) AS c \
+             ORDER BY c.priority DESC, c.ready_at, c.id LIMIT $5))"
+        )
+    };
+}
 
 /// Claims the next `$5` claimable jobs whose name is in the array `$4` (distinct names): the
 /// first `$5` of each name from the `jobs_ready` index, then the best `$5` of those. (The rows
 /// locked and not kept are released at the end of the statement's transaction, a moment later.)
-pub(super) const CLAIM_MANY_NAMES: &str = concat!(
-    claim_set!(),
-    "SELECT c.id FROM unnest($4::text[]) AS n(name) CROSS JOIN LATERAL ( \
-         SELECT id, priority, ready_at FROM jobs \
-         WHERE status = 'queued' AND name = n.name AND ready_at <= $1 \
-         ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) AS c \
-     ORDER BY c.priority DESC, c.ready_at, c.id LIMIT $5)) RETURNING ",
-    job_columns!()
+pub(super) const CLAIM_MANY_NAMES: &str =
+    concat!(claim_many_names!(), " RETURNING ", job_columns!());
+
+/// Logs the events of the jobs a claim returned as `claimed` (the statement's first part), in
+/// the statement itself: for each job in claim order, `worker.claimed_job` then `job.started`,
+/// built by the functions of the fourth migration from the claimed rows, with the ids of the
+/// array `$6` (two per job, in that order), at `$1` (the claim's time), for the worker `$2`.
+/// Then returns the claimed jobs.
+macro_rules! log_claimed {
+    () => {
+        concat!(
+            ", logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
+                 SELECT ($6::uuid[])[2 * c.n - 1 + k.k], k.event_type, $1, c.id, $2, \
+                     CASE k.k WHEN 0 THEN oa_jobs_claimed_data(c.name, c.priority, c.attempt) \
+                     ELSE oa_jobs_started_data(c.name, c.priority, c.tags, c.max_retries, \
+                         c.attempt, c.result, c.error, c.created_at, c.queued_at, \
+                         c.started_at, c.finished_at) END \
+                 FROM (SELECT claimed.*, row_number() OVER ( \
+                           ORDER BY priority DESC, coalesce(queued_at, created_at), id) AS n \
+                       FROM claimed) AS c \
+                 CROSS JOIN (VALUES (0, 'worker.claimed_job'), (1, 'job.started')) \
+                     AS k(k, event_type) \
+                 ORDER BY c.n, k.k) \
+             SELECT ",
+            job_columns!(),
+            " FROM claimed"
+        )
+    };
+}
+
+/// [`CLAIM_ONE_NAME`] that logs the claim's events in the same statement (`log_claimed!`).
+pub(super) const CLAIM_ONE_NAME_LOGGED: &str = concat!(
+    "WITH claimed AS (",
+    claim_one_name!(),
+    " RETURNING ",
+    job_columns!(),
+    ")",
+    log_claimed!()
+);
+
+/// [`CLAIM_MANY_NAMES`] that logs the claim's events in the same statement (`log_claimed!`).
+pub(super) const CLAIM_MANY_NAMES_LOGGED: &str = concat!(
+    "WITH claimed AS (",
+    claim_many_names!(),
+    " RETURNING ",
+    job_columns!(),
+    ")",
+    log_claimed!()
 );
 
 /// Inserts or replaces a worker record.
@@ -263,6 +328,50 @@ pub(super) const INSERT_EVENTS: &str = concat!(
     ") WITH ORDINALITY AS u(id, event_type, timestamp, job_id, worker_id, data, n) \
      ORDER BY u.n"
 );
+
+/// The arrays of [`INSERT_EVENTS`] bound after the 23 parameters of an update (`$24` to `$29`),
+/// inserted as [`INSERT_EVENTS`] does when the update changed a row: the end of the statements
+/// that write a change and its events at once.
+macro_rules! log_if_changed {
+    ($condition:literal) => {
+        concat!(
+            ", logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
+                 SELECT u.id, u.event_type, u.timestamp, u.job_id, u.worker_id, u.data \
+                 FROM unnest($24::uuid[], $25::text[], $26::int8[], $27::text[], $28::text[], \
+                             $29::text[]) \
+                     WITH ORDINALITY AS u(id, event_type, timestamp, job_id, worker_id, data, n) \
+                 WHERE ",
+            $condition,
+            " ORDER BY u.n) "
+        )
+    };
+}
+
+/// [`UPDATE_JOB`] and its events (`$24`–`$29`, logged only if the job was written), in one
+/// statement; returns how many jobs were written (0 or 1).
+pub(super) const UPDATE_JOB_LOGGED: &str = concat!(
+    "WITH changed AS (",
+    "UPDATE jobs SET ",
+    set_job!(),
+    " WHERE id = $1 AND status = $23 AND ($23 NOT IN ('running', 'paused') OR attempt = $13) \
+     RETURNING 1)",
+    log_if_changed!("EXISTS (SELECT 1 FROM changed)"),
+    "SELECT count(*) FROM changed"
+);
+
+/// [`UPDATE_JOBS`] and the events of all its updates (`$24`–`$29`), in one statement, all or
+/// nothing: when fewer than `$30` jobs were written, the statement fails with SQLSTATE
+/// [`NOT_ALL_APPLIED`] and writes nothing.
+pub(super) const UPDATE_JOBS_LOGGED: &str = concat!(
+    "WITH changed AS (",
+    update_jobs!(),
+    " RETURNING 1)",
+    log_if_changed!("TRUE"),
+    "SELECT oa_jobs_all_applied($30, (SELECT count(*) FROM changed))"
+);
+
+/// What [`UPDATE_JOBS_LOGGED`] fails with when some update did not apply.
+pub(super) const NOT_ALL_APPLIED: &str = "OA001";
 
 /// Wakes the followers of other processes (no payload).
 pub(super) const NOTIFY: &str = "SELECT pg_notify($1, '')";

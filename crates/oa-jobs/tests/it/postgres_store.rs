@@ -479,7 +479,8 @@ async fn the_events_logged_in_one_statement_equal_the_engines() {
     // Every event in order: for each job, the log's sequence is the local one. (Except where
     // the `job.queued` of a retry falls: when a worker claims the job before this process's
     // scheduler announced it due, the announcement is emitted locally just before the claim's
-    // events but reaches the log after them; a known limit, see docs/operations.md.)
+    // events but reaches the log after them; the monitor ignores it there as stale, see
+    // docs/operations.md.)
     for id in &ids {
         let kinds = |events: &[oa_events::Event]| -> Vec<_> {
             events

@@ -197,8 +197,17 @@ impl JobState {
         self.make_room_for(job_id);
         let (entry, inserted) = tracked(&mut self.in_flight, &mut self.tags, job_id, event, at)?;
         let outcome = if entry.phase.is_running() {
-            // The engine ends an attempt (`job.retrying`) before it queues the job again.
-            Err(Malformed)
+            match parse::attempt(event) {
+                // The announcement that a scheduled job (a retry, a `run_at`) became due, of
+                // an attempt before the one running: a worker claimed the job before the
+                // engine announced it, and a durable event log holds the announcement after
+                // the start. Stale: the start already ended that wait (its wait time is read
+                // from the job's `queued_at`). Nothing to count.
+                Ok(Some(attempt)) if attempt < entry.attempt => Ok(()),
+                // Otherwise the engine ends an attempt (`job.retrying`) before it queues the
+                // job again.
+                _ => Err(Malformed),
+            }
         } else {
             entry.phase = Phase::Queued;
             entry.queued_at = Some(at);

@@ -6,6 +6,7 @@
     reason = "a panic in a test is a failed assertion with its location"
 )]
 
+mod a_late_due_announcement_is_stale;
 mod arbitrary_event_sequences;
 mod concurrent_queries_do_not_deadlock;
 mod late_progress_after_the_end_is_ignored;

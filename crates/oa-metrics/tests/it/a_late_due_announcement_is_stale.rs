@@ -5,7 +5,7 @@
 //! malformed. A `job.queued` of the running attempt itself still is.
 
 use oa_events::EventType;
-use oa_metrics::{Collectors, JobQuery, SystemQuery, WorkerQuery};
+use oa_metrics::{Collectors, JobQuery, WorkerQuery};
 use serde_json::json;
 
 use crate::support::{TestJob, at, attached, worker_event};

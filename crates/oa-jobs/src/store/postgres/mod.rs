@@ -185,6 +185,26 @@ impl PgStore {
             .acquire()
             .await
             .map_err(Error::database(OPERATION))?;
+        if logs && encoded.len() <= sql::MAX_BATCH {
+            // The jobs and their events in one statement, a transaction of its own.
+            let mut columns = JobColumns::with_capacity(encoded.len());
+            for job in encoded {
+                columns.push(job);
+            }
+            let query = columns.bind(sqlx::query(sql::INSERT_JOBS_LOGGED));
+            return match EventColumns::of(events)
+                .bind(query)
+                .execute(&mut *conn)
+                .await
+            {
+                Ok(_) => {
+                    self.logged();
+                    Ok(())
+                }
+                Err(e) if is_unique_violation(&e) => Err(first_duplicate(&mut conn, jobs).await?),
+                Err(e) => Err(Error::database(OPERATION)(e)),
+            };
+        }
         let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .map_err(Error::database(OPERATION))?;

@@ -53,6 +53,28 @@ pub(super) const INSERT_JOBS: &str = concat!(
     ")"
 );
 
+/// [`INSERT_JOBS`] and the events that describe the new jobs (the arrays of [`INSERT_EVENTS`]
+/// as `$23`–`$28`), in one statement: all or nothing.
+pub(super) const INSERT_JOBS_LOGGED: &str = concat!(
+    "WITH inserted AS (",
+    "INSERT INTO jobs (",
+    job_columns!(),
+    ") SELECT ",
+    job_values_of_u!(),
+    " FROM unnest(",
+    job_arrays!(),
+    ") AS u(",
+    job_columns!(),
+    ") RETURNING 1), \
+     logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
+         SELECT e.id, e.event_type, e.timestamp, e.job_id, e.worker_id, e.data \
+         FROM unnest($23::uuid[], $24::text[], $25::int8[], $26::text[], $27::text[], \
+                     $28::text[]) \
+             WITH ORDINALITY AS e(id, event_type, timestamp, job_id, worker_id, data, n) \
+         ORDER BY e.n) \
+     SELECT count(*) FROM inserted"
+);
+
 /// What an update sets, from the parameters of [`UPDATE_JOB`].
 macro_rules! set_job {
     () => {

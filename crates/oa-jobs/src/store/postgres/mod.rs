@@ -81,13 +81,19 @@ const FOLD_COUNTS_ABOVE: i64 = 512;
 /// - **A durable event log.** The table `events` holds the events of every process that uses
 ///   the schema, numbered by an identity sequence. The events of a change
 ///   ([`JobUpdate::events`], [`ClaimRequest::log`], [`JobStore::insert_logged`], the `_logged`
-///   releases) are inserted in the change's transaction with one `unnest` statement per
-///   transaction, only when the change is applied, and that statement also notifies a channel
-///   of the schema's (`oa_jobs_events_<schema>`, no payload), which the listening connection
-///   turns into the log's appended signal; a change without events costs no statement more.
-///   Numbers are given at insert time but commits come in another order, so readers wait for a
-///   hole to fill for up to a settle time: see [`event_log`](JobStore::event_log) and
-///   [`PgStoreOptions::settle`].
+///   releases) are written with the change, only when it applies, and mostly in the change's
+///   own statement (one round trip, not BEGIN, change, events, COMMIT): a claim builds the
+///   engine's `worker.claimed_job` and `job.started` from the claimed rows with the SQL
+///   functions of migration 0004 (a test compares them with the engine's); an update, a batch
+///   of updates and new jobs insert the events they carry in a data-modifying `WITH` (a batch
+///   that does not apply in full fails with SQLSTATE `OA001`, writes nothing, and is redone
+///   update by update in a transaction); the releases of lost workers insert theirs in the
+///   release's transaction. After commits that logged events, one `NOTIFY` on the schema's
+///   channel (`oa_jobs_events_<schema>`, no payload) per burst wakes the followers of other
+///   processes; it is sent outside the transactions (a notifying transaction holds a
+///   database-wide lock through its commit). Numbers are given at insert time but commits
+///   come in another order, so readers wait for a hole to fill for up to a settle time: see
+///   [`event_log`](JobStore::event_log) and [`PgStoreOptions::settle`].
 /// - **Bounded purges.** Retention deletes at most 1,000 jobs per transaction, repeating until
 ///   none is left, so that a large purge never holds locks or bloats one transaction.
 /// - **Exact values.** Timestamps are BIGINT nanoseconds since the epoch, as in the SQLite

@@ -122,7 +122,10 @@ proptest! {
                     );
                     prop_assert!(!before.status.is_final() || !moved);
                     prop_assert_eq!(job.is_held(), matches!(job.status, Running | Paused) && job.worker_id.is_some());
-                    prop_assert!(job.attempt <= job.max_retries + 1 || job.status.is_final() || job.status == Running);
+                    // Attempts beyond the retries only while one is under way: a paused job
+                    // whose worker was lost stays paused, and resuming it starts a new attempt
+                    // (a pause is the user's, not a failure), which may be paused again.
+                    prop_assert!(job.attempt <= job.max_retries + 1 || job.status.is_final() || matches!(job.status, Running | Paused));
                 }
                 Err(_) => prop_assert_eq!(&job, &before),
             }
@@ -130,4 +133,27 @@ proptest! {
             prop_assert_eq!(job.finished_at.is_some(), job.status.is_final());
         }
     }
+}
+
+/// Found by the property above: a paused job whose worker is lost stays paused; queued again
+/// and claimed, it starts a new attempt even without retries left (the pause was the user's,
+/// not a failure), and that attempt can be paused in turn.
+#[test]
+fn a_paused_job_released_by_a_lost_worker_can_run_and_pause_again() {
+    let start = Utc::now();
+    let at = |s: i64| start + TimeDelta::seconds(s);
+    let mut job = Job::new("prop", Value::Null, start).unwrap();
+    job.max_retries = 0;
+    job.enqueue(at(0), at(0)).unwrap();
+    job.start("w", at(1), at(31)).unwrap();
+    job.pause(at(2)).unwrap();
+    assert_ne!(job.release_lost(at(3)), LostOutcome::NotHeld);
+    assert_eq!(job.status, Paused);
+    assert!(!job.is_held());
+    job.enqueue(at(4), at(4)).unwrap();
+    job.start("w2", at(5), at(35)).unwrap();
+    assert_eq!(job.attempt, 2);
+    job.pause(at(6)).unwrap();
+    assert_eq!((job.status, job.attempt), (Paused, 2));
+    assert!(job.is_held());
 }

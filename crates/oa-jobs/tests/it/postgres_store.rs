@@ -401,6 +401,14 @@ async fn the_whole_log(log: &dyn oa_events::EventLog) -> Vec<oa_events::Event> {
 /// priorities, tags, a retried job that carries the error of its first attempt, results.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_events_logged_in_one_statement_equal_the_engines() {
+    // Claims of up to 3 jobs build their events in SQL; claims that may take more than 2,048
+    // jobs build them in Rust, inside the claim's transaction: both log the same.
+    for claim_batch in [3, 4_096] {
+        claims_log_the_engines_events(claim_batch).await;
+    }
+}
+
+async fn claims_log_the_engines_events(claim_batch: u32) {
     use oa_events::EventType::{JobStarted, WorkerClaimedJob};
     let Some(schema) = PgSchema::new() else {
         return;
@@ -415,7 +423,8 @@ async fn the_events_logged_in_one_statement_equal_the_engines() {
     let worker = manager
         .worker()
         .id("w-1")
-        .claim_batch(3)
+        .max_concurrent_jobs(claim_batch)
+        .claim_batch(claim_batch)
         .handler("flaky", |ctx: JobContext| async move {
             if ctx.attempt() == 1 {
                 Err(JobError::new("http_502", "upstream \"down\" ✗"))

@@ -597,8 +597,10 @@ impl JobStore for PgStore {
         let now = rows::encode_time("now", request.now)?;
         let lease = rows::encode_time("lease_until", request.lease_until)?;
         // The engine's claim events are built by the claim statement itself: one round trip
-        // instead of four (BEGIN, claim, events, COMMIT).
-        let in_statement = request.log.as_ref().is_some_and(LogEvents::is_claim);
+        // instead of four (BEGIN, claim, events, COMMIT). It is given two event ids per job it
+        // may take, so larger claims build their events here instead.
+        let in_statement = request.log.as_ref().is_some_and(LogEvents::is_claim)
+            && request.limit as usize <= sql::MAX_BATCH;
         let statement = match (names.len() == 1, in_statement) {
             (true, false) => sql::CLAIM_ONE_NAME,
             (false, false) => sql::CLAIM_MANY_NAMES,

@@ -57,8 +57,9 @@ impl EventColumns {
     }
 
     /// The columns of `events`, in order.
-    pub(super) fn of(events: Vec<EncodedEvent>) -> Self {
-        let mut columns = Self::with_capacity(events.len());
+    pub(super) fn of(events: impl IntoIterator<Item = EncodedEvent>) -> Self {
+        let events = events.into_iter();
+        let mut columns = Self::with_capacity(events.size_hint().0);
         for event in events {
             columns.push(event);
         }
@@ -87,11 +88,7 @@ pub(super) async fn write_events(
 ) -> Result<()> {
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
-        let mut columns = EventColumns::with_capacity(events.len().min(sql::MAX_BATCH));
-        for event in events.by_ref().take(sql::MAX_BATCH) {
-            columns.push(event);
-        }
-        columns
+        EventColumns::of(events.by_ref().take(sql::MAX_BATCH))
             .bind(sqlx::query(sql::INSERT_EVENTS))
             .execute(&mut *conn)
             .await

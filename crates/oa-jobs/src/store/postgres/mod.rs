@@ -193,11 +193,7 @@ impl PgStore {
             .map_err(Error::database(OPERATION))?;
         if logs && encoded.len() <= sql::MAX_BATCH {
             // The jobs and their events in one statement, a transaction of its own.
-            let mut columns = JobColumns::with_capacity(encoded.len());
-            for job in encoded {
-                columns.push(job);
-            }
-            let query = columns.bind(sqlx::query(sql::INSERT_JOBS_LOGGED));
+            let query = JobColumns::of(encoded).bind(sqlx::query(sql::INSERT_JOBS_LOGGED));
             return match EventColumns::of(events)
                 .bind(query)
                 .execute(&mut *conn)
@@ -215,11 +211,7 @@ impl PgStore {
             .await
             .map_err(Error::database(OPERATION))?;
         while encoded.peek().is_some() {
-            let mut columns = JobColumns::with_capacity(encoded.len().min(sql::MAX_BATCH));
-            for job in encoded.by_ref().take(sql::MAX_BATCH) {
-                columns.push(job);
-            }
-            if let Err(e) = columns
+            if let Err(e) = JobColumns::of(encoded.by_ref().take(sql::MAX_BATCH))
                 .bind(sqlx::query(sql::INSERT_JOBS))
                 .execute(&mut *tx)
                 .await
@@ -294,10 +286,7 @@ impl PgStore {
         let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
         // Rows are locked in id order, as a heartbeat's lease renewal locks them.
         pending.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
-        let mut columns = JobColumns::with_capacity(pending.len());
-        for (job, expected) in pending {
-            columns.push_update(job, expected);
-        }
+        let columns = JobColumns::of_updates(pending);
         let events: Vec<EncodedEvent> = updates
             .iter()
             .flat_map(|update| &update.events)

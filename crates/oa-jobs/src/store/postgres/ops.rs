@@ -148,11 +148,7 @@ pub(super) async fn update_distinct(
     pending.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
     let mut pending = pending.into_iter().peekable();
     while pending.peek().is_some() {
-        let mut columns = JobColumns::with_capacity(pending.len().min(sql::MAX_BATCH));
-        for (job, expected) in pending.by_ref().take(sql::MAX_BATCH) {
-            columns.push_update(job, expected);
-        }
-        let done = columns
+        let done = JobColumns::of_updates(pending.by_ref().take(sql::MAX_BATCH))
             .bind_update(sqlx::query(sql::UPDATE_JOBS))
             .execute(&mut *conn)
             .await

@@ -260,6 +260,26 @@ impl JobColumns {
         self.id.is_empty()
     }
 
+    /// The columns of `jobs` (for an insert), in order.
+    pub(super) fn of(jobs: impl IntoIterator<Item = EncodedJob>) -> Self {
+        let jobs = jobs.into_iter();
+        let mut columns = Self::with_capacity(jobs.size_hint().0);
+        for job in jobs {
+            columns.push(job);
+        }
+        columns
+    }
+
+    /// The columns of `updates` (each job with the status it must still have), in order.
+    pub(super) fn of_updates(updates: impl IntoIterator<Item = (EncodedJob, JobStatus)>) -> Self {
+        let updates = updates.into_iter();
+        let mut columns = Self::with_capacity(updates.size_hint().0);
+        for (job, expected) in updates {
+            columns.push_update(job, expected);
+        }
+        columns
+    }
+
     /// Adds a job (for an insert).
     pub(super) fn push(&mut self, job: EncodedJob) {
         self.id.push(job.id);

@@ -39,41 +39,26 @@ pub(super) const INSERT_JOB: &str = concat!(
      $13, $14::jsonb, $15::jsonb, $16, $17, $18, $19, $20, $21, $22)"
 );
 
+/// The text of [`INSERT_JOBS`].
+macro_rules! insert_jobs {
+    () => {
+        concat!(
+            "INSERT INTO jobs (",
+            job_columns!(),
+            ") SELECT ",
+            job_values_of_u!(),
+            " FROM unnest(",
+            job_arrays!(),
+            ") AS u(",
+            job_columns!(),
+            ")"
+        )
+    };
+}
+
 /// Inserts many jobs: the arrays as [`JobColumns::bind`](super::rows::JobColumns::bind) binds
 /// them.
-pub(super) const INSERT_JOBS: &str = concat!(
-    "INSERT INTO jobs (",
-    job_columns!(),
-    ") SELECT ",
-    job_values_of_u!(),
-    " FROM unnest(",
-    job_arrays!(),
-    ") AS u(",
-    job_columns!(),
-    ")"
-);
-
-/// [`INSERT_JOBS`] and the events that describe the new jobs (the arrays of [`INSERT_EVENTS`]
-/// as `$23`–`$28`), in one statement: all or nothing.
-pub(super) const INSERT_JOBS_LOGGED: &str = concat!(
-    "WITH inserted AS (",
-    "INSERT INTO jobs (",
-    job_columns!(),
-    ") SELECT ",
-    job_values_of_u!(),
-    " FROM unnest(",
-    job_arrays!(),
-    ") AS u(",
-    job_columns!(),
-    ") RETURNING 1), \
-     logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
-         SELECT e.id, e.event_type, e.timestamp, e.job_id, e.worker_id, e.data \
-         FROM unnest($23::uuid[], $24::text[], $25::int8[], $26::text[], $27::text[], \
-                     $28::text[]) \
-             WITH ORDINALITY AS e(id, event_type, timestamp, job_id, worker_id, data, n) \
-         ORDER BY e.n) \
-     SELECT count(*) FROM inserted"
-);
+pub(super) const INSERT_JOBS: &str = insert_jobs!();
 
 /// What an update sets, from the parameters of [`UPDATE_JOB`].
 macro_rules! set_job {
@@ -331,10 +316,35 @@ pub(super) const PURGE_FINISHED: &str = "DELETE FROM jobs WHERE id = ANY(ARRAY( 
      SELECT id FROM jobs WHERE finished_at < $1 \
      AND status IN ('completed', 'failed', 'cancelled') LIMIT $2 FOR UPDATE SKIP LOCKED))";
 
-/// The SQL type of each array bound to [`INSERT_EVENTS`], in binding order.
-macro_rules! event_arrays {
-    () => {
-        "$1::uuid[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[]"
+/// Inserts into the log the events of six arrays, the parameters given (ids, wire names,
+/// times, job ids, worker ids, data: what
+/// [`EventColumns::bind`](super::log::EventColumns::bind) binds, in that order), each row as
+/// `u` with its position `n`; the caller appends its `WHERE` (if any) and `ORDER BY u.n`.
+macro_rules! events_of_unnest {
+    ($first:literal, $second:literal, $third:literal, $fourth:literal, $fifth:literal,
+     $sixth:literal) => {
+        concat!(
+            "INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
+             SELECT u.id, u.event_type, u.timestamp, u.job_id, u.worker_id, u.data FROM unnest(",
+            $first, "::uuid[], ", $second, "::text[], ", $third, "::int8[], ", $fourth,
+            "::text[], ", $fifth, "::text[], ", $sixth,
+            "::text[]) WITH ORDINALITY AS u(id, event_type, timestamp, job_id, worker_id, data, n)"
+        )
+    };
+}
+
+/// The part of a statement that writes a change and its events: after the change's own `WITH`
+/// query, the events of `events_of_unnest!` (the six parameters given) where `$condition`
+/// holds, then the caller's final `SELECT`.
+macro_rules! log_events {
+    ($condition:literal, $($arrays:literal),+) => {
+        concat!(
+            ", logged AS (",
+            events_of_unnest!($($arrays),+),
+            " WHERE ",
+            $condition,
+            " ORDER BY u.n) "
+        )
     };
 }
 
@@ -344,30 +354,19 @@ macro_rules! event_arrays {
 /// database-wide lock through its commit, which would serialize every logging transaction
 /// (and their WAL flushes); [`PgStore`](super::PgStore) sends one after the commits instead.
 pub(super) const INSERT_EVENTS: &str = concat!(
-    "INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
-     SELECT u.id, u.event_type, u.timestamp, u.job_id, u.worker_id, u.data FROM unnest(",
-    event_arrays!(),
-    ") WITH ORDINALITY AS u(id, event_type, timestamp, job_id, worker_id, data, n) \
-     ORDER BY u.n"
+    events_of_unnest!("$1", "$2", "$3", "$4", "$5", "$6"),
+    " ORDER BY u.n"
 );
 
-/// The arrays of [`INSERT_EVENTS`] bound after the 23 parameters of an update (`$24` to `$29`),
-/// inserted as [`INSERT_EVENTS`] does when the update changed a row: the end of the statements
-/// that write a change and its events at once.
-macro_rules! log_if_changed {
-    ($condition:literal) => {
-        concat!(
-            ", logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
-                 SELECT u.id, u.event_type, u.timestamp, u.job_id, u.worker_id, u.data \
-                 FROM unnest($24::uuid[], $25::text[], $26::int8[], $27::text[], $28::text[], \
-                             $29::text[]) \
-                     WITH ORDINALITY AS u(id, event_type, timestamp, job_id, worker_id, data, n) \
-                 WHERE ",
-            $condition,
-            " ORDER BY u.n) "
-        )
-    };
-}
+/// [`INSERT_JOBS`] and the events that describe the new jobs (the arrays of [`INSERT_EVENTS`]
+/// as `$23`–`$28`), in one statement: all or nothing.
+pub(super) const INSERT_JOBS_LOGGED: &str = concat!(
+    "WITH inserted AS (",
+    insert_jobs!(),
+    " RETURNING 1)",
+    log_events!("TRUE", "$23", "$24", "$25", "$26", "$27", "$28"),
+    "SELECT count(*) FROM inserted"
+);
 
 /// [`UPDATE_JOB`] and its events (`$24`–`$29`, logged only if the job was written), in one
 /// statement; returns how many jobs were written (0 or 1).
@@ -377,7 +376,15 @@ pub(super) const UPDATE_JOB_LOGGED: &str = concat!(
     set_job!(),
     " WHERE id = $1 AND status = $23 AND ($23 NOT IN ('running', 'paused') OR attempt = $13) \
      RETURNING 1)",
-    log_if_changed!("EXISTS (SELECT 1 FROM changed)"),
+    log_events!(
+        "EXISTS (SELECT 1 FROM changed)",
+        "$24",
+        "$25",
+        "$26",
+        "$27",
+        "$28",
+        "$29"
+    ),
     "SELECT count(*) FROM changed"
 );
 
@@ -388,7 +395,7 @@ pub(super) const UPDATE_JOBS_LOGGED: &str = concat!(
     "WITH changed AS (",
     update_jobs!(),
     " RETURNING 1)",
-    log_if_changed!("TRUE"),
+    log_events!("TRUE", "$24", "$25", "$26", "$27", "$28", "$29"),
     "SELECT oa_jobs_all_applied($30, (SELECT count(*) FROM changed))"
 );
 

@@ -4,9 +4,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::Connection;
-use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
+use sqlx::{Sqlite, Transaction};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
@@ -64,6 +64,19 @@ impl Writer {
         }
         MutexGuard::try_map(guard, Option::as_mut)
             .map_err(|_| Error::database(operation)(sqlx::Error::WorkerCrashed))
+    }
+
+    /// Starts a write transaction on `conn` (the writer's connection, locked by the caller):
+    /// `BEGIN IMMEDIATE` takes the database's write lock at once, so that a transaction never
+    /// fails halfway because another process writes.
+    pub(super) async fn begin<'c>(
+        &self,
+        conn: &'c mut SqliteConnection,
+        operation: &'static str,
+    ) -> Result<Transaction<'c, Sqlite>> {
+        conn.begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.error(operation))
     }
 
     /// Maps a database error of `operation`, noting a dead connection for replacement.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oa_events::{Event, EventLog, LogBounds, LogError, LogRetention};
+use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, Row};
 use tokio::sync::Notify;
 
 use super::SqliteStore;
@@ -104,10 +104,7 @@ impl SqliteStore {
             // One statement: its own transaction.
             write_events(w, conn, encoded, OPERATION).await?;
         } else {
-            let mut tx = conn
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(w.error(OPERATION))?;
+            let mut tx = w.begin(&mut *conn, OPERATION).await?;
             write_events(w, &mut tx, encoded, OPERATION).await?;
             tx.commit().await.map_err(w.error(OPERATION))?;
         }
@@ -185,10 +182,7 @@ impl SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         let by_count = sqlx::query(sql::TRIM_EVENTS_BY_COUNT)
             .bind(i64::try_from(retention.max_count).unwrap_or(i64::MAX))
             .bind(batch)

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite};
 use tokio::sync::Notify;
 
 use self::connection::{ReadConnection, Readers, Writer};
@@ -166,10 +166,7 @@ impl SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         let mut encoded = encoded.into_iter();
         for size in sql::chunks(jobs.len()) {
             let query = encoded
@@ -202,10 +199,7 @@ impl SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         let applied = if write_job(w, &mut tx, encoded, update.expected, OPERATION).await? {
             Ok(())
         } else {
@@ -228,10 +222,7 @@ impl SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         let rows = query
             .fetch_all(&mut *tx)
             .await
@@ -326,10 +317,7 @@ impl JobStore for SqliteStore {
         }
         // Not written: the job is missing or in another status. Find out which inside a write
         // transaction, so that the answer holds (another process may move the job meanwhile).
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         apply_update(w, &mut tx, update, OPERATION).await??;
         tx.commit().await.map_err(w.error(OPERATION))
     }
@@ -342,10 +330,7 @@ impl JobStore for SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         let mut ids = HashSet::with_capacity(updates.len());
         if updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
             if let Some(results) = update_distinct(w, &mut tx, updates).await? {
@@ -359,10 +344,7 @@ impl JobStore for SqliteStore {
             // Some update did not apply: undo the batch and apply the updates one by one, each
             // succeeding or failing on its own.
             tx.rollback().await.map_err(w.error(OPERATION))?;
-            tx = conn
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(w.error(OPERATION))?;
+            tx = w.begin(&mut *conn, OPERATION).await?;
         }
         // In order: a job updated twice in one batch sees its first update.
         let mut results = Vec::with_capacity(updates.len());
@@ -512,10 +494,7 @@ impl JobStore for SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         let row = sqlx::query(sql::SELECT_WORKER_STATE)
             .bind(worker_id.to_owned())
             .fetch_optional(&mut *tx)
@@ -582,10 +561,7 @@ impl JobStore for SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         let row = sqlx::query(sql::SELECT_WORKER_STATE)
             .bind(worker_id.to_owned())
             .fetch_optional(&mut *tx)
@@ -654,10 +630,7 @@ impl JobStore for SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         let conn: &mut SqliteConnection = &mut conn;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(w.error(OPERATION))?;
+        let mut tx = w.begin(&mut *conn, OPERATION).await?;
         let rows = sqlx::query(sql::SELECT_EXPIRED)
             .bind(bound_time(now))
             .fetch_all(&mut *tx)

@@ -17,6 +17,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use crate::postgres_support::PgSchema;
+use crate::support::read_whole_log;
 
 fn at(secs: i64) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-01T12:00:00.5Z")
@@ -381,20 +382,6 @@ async fn the_claimable_signal_fires_when_another_process_queues_a_job() {
     listening.close().await;
 }
 
-/// Reads the whole log.
-async fn the_whole_log(log: &dyn oa_events::EventLog) -> Vec<oa_events::Event> {
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = log.read_after(after, 1_000).await.unwrap();
-        let Some(last) = page.last() else {
-            return events;
-        };
-        after = last.seq;
-        events.extend(page);
-    }
-}
-
 /// The store builds a claim's events in its claim statement (SQL functions of the fourth
 /// migration), and writes updates with their events in one statement; what it logs must be
 /// what the engine builds in Rust and emits locally, key for key and value for value:
@@ -464,7 +451,7 @@ async fn claims_log_the_engines_events(claim_batch: u32) {
     manager.shutdown().await;
 
     let local = recorder.events();
-    let logged = the_whole_log(&*log).await;
+    let logged = read_whole_log(&*log).await;
     assert_eq!(logged.len(), local.len());
     let of = |events: &[oa_events::Event], job_id: &str, t| -> Vec<_> {
         events

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use oa_events::EventEmitter;
 use oa_events::testing::RecordingSubscriber;
+use oa_events::{Event, EventEmitter, EventLog};
 use oa_jobs::{JobManager, JobStatus, MemoryStore, RetryPolicy};
 
 /// Long enough for anything under paused time (virtual seconds cost nothing).
@@ -55,4 +55,18 @@ pub(crate) async fn wait_event(
                 .any(|e| e.event_type == event_type && e.job_id.as_deref() == Some(job_id))
         })
         .await;
+}
+
+/// Every event `log` retains, in order (read a page at a time).
+pub(crate) async fn read_whole_log(log: &dyn EventLog) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = log.read_after(after, 1_000).await.unwrap();
+        let Some(last) = page.last() else {
+            return events;
+        };
+        after = last.seq;
+        events.extend(page);
+    }
 }

@@ -11,18 +11,7 @@ use oa_events::{Event, EventEmitter, EventLog, EventType, LogRetention};
 use oa_jobs::{JobContext, JobError, JobManager, JobStore, ManagerConfig, NewJob, SqliteStore};
 use serde_json::{Value, json};
 
-async fn everything(log: &dyn EventLog) -> Vec<Event> {
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = log.read_after(after, 1_000).await.unwrap();
-        let Some(last) = page.last() else {
-            return events;
-        };
-        after = last.seq;
-        events.extend(page);
-    }
-}
+use crate::support::read_whole_log;
 
 /// Waits until the log holds at least `count` events.
 async fn wait_for_log(log: &dyn EventLog, count: u64) {
@@ -89,7 +78,7 @@ async fn the_log_holds_the_events_a_local_subscriber_saw_in_the_same_order() {
     manager.shutdown().await;
 
     let local = recorder.events();
-    let logged = everything(&*log).await;
+    let logged = read_whole_log(&*log).await;
     // Every event emitted here is in the log (the manager's shutdown flushed the rest).
     assert_eq!(logged.len(), local.len(), "{logged:#?}\n{local:#?}");
     // Per job, the same sequence; the log's own order is a valid interleaving.

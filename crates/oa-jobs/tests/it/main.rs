@@ -9,6 +9,7 @@
 mod an_idle_system_sleeps;
 mod claims_back_off_while_the_store_is_down;
 mod event_log_suite;
+mod flaky_store;
 mod job_lifecycles_emit_the_table;
 mod lost_workers_give_their_jobs_back;
 mod manager_operations;

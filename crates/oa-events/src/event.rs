@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use uuid::Uuid;
+use uuid::timestamp::context::ContextV7;
+use uuid::{Timestamp, Uuid};
 
 use crate::event_type::EventType;
 
@@ -69,7 +70,7 @@ impl Event {
     #[must_use]
     pub fn new_at(event_type: EventType, timestamp: DateTime<Utc>) -> Self {
         Event {
-            id: Uuid::now_v7(),
+            id: event_id(timestamp),
             seq: 0,
             event_type,
             timestamp,
@@ -218,6 +219,23 @@ impl Event {
     }
 }
 
+/// A fresh UUID v7 for an event created at `timestamp`.
+///
+/// The id's time is the event's own timestamp (no second clock read) and its counter comes
+/// from a per-thread context rather than uuid's process-wide one, whose lock the engine's
+/// threads would otherwise take for every event. Ids stay unique (the context's counter plus
+/// random bits) and sort by creation time to the millisecond; within one thread they strictly
+/// increase. Order within a millisecond across threads is the emitter's `seq`, not the id.
+fn event_id(timestamp: DateTime<Utc>) -> Uuid {
+    thread_local! {
+        static CONTEXT: ContextV7 = const { ContextV7::new() };
+    }
+    // A timestamp before 1970 cannot be written in a v7 id: it gets the epoch's.
+    let seconds = u64::try_from(timestamp.timestamp()).unwrap_or(0);
+    let nanos = timestamp.timestamp_subsec_nanos().min(999_999_999);
+    CONTEXT.with(|context| Uuid::new_v7(Timestamp::from_unix(context, seconds, nanos)))
+}
+
 /// Something an event can be made from with [`Event::from_job`]: oa-jobs' `Job` implements it,
 /// so that this crate does not depend on the job engine.
 ///
@@ -252,6 +270,52 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The milliseconds since the epoch a v7 id carries.
+    fn id_millis(id: Uuid) -> i64 {
+        let (seconds, nanos) = id.get_timestamp().unwrap().to_unix();
+        i64::try_from(seconds).unwrap() * 1000 + i64::from(nanos / 1_000_000)
+    }
+
+    #[test]
+    fn event_ids_carry_the_event_time_and_increase_on_a_thread() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        // Many events in the same millisecond, then one in the next: ids strictly increase, all
+        // distinct, each carrying its event's millisecond.
+        let mut ids: Vec<Uuid> = (0..10_000)
+            .map(|_| Event::new_at(EventType::JobQueued, at).id)
+            .collect();
+        let later = at + chrono::TimeDelta::milliseconds(1);
+        ids.push(Event::new_at(EventType::JobQueued, later).id);
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(ids.iter().all(|id| id.get_version_num() == 7));
+        assert_eq!(id_millis(ids[0]), at.timestamp_millis());
+        assert_eq!(id_millis(ids[10_000]), later.timestamp_millis());
+        // Ids made on other threads at the same time are distinct from these.
+        let others: Vec<Uuid> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..1000)
+                            .map(|_| Event::new_at(EventType::JobQueued, at).id)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|handle| handle.join().unwrap())
+                .collect()
+        });
+        let mut all: std::collections::HashSet<Uuid> = ids.into_iter().collect();
+        assert!(others.into_iter().all(|id| all.insert(id)));
+        // Before 1970 a v7 id cannot say when: it carries the epoch.
+        let old = Utc.with_ymd_and_hms(1960, 1, 1, 0, 0, 0).unwrap();
+        let id = std::thread::spawn(move || Event::new_at(EventType::JobQueued, old).id)
+            .join()
+            .unwrap();
+        assert_eq!(id_millis(id), 0);
+    }
 
     struct FakeJob;
 

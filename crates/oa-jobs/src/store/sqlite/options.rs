@@ -34,26 +34,41 @@ const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
 const ROW_BUFFER_SIZE: usize = 512;
 
 /// The embedded migrations, in order.
+pub(super) fn migrations() -> Vec<Migration> {
+    [
+        (
+            1,
+            "init",
+            include_str!("../../../migrations/sqlite/0001_init.sql"),
+        ),
+        (
+            2,
+            "event log",
+            include_str!("../../../migrations/sqlite/0002_event_log.sql"),
+        ),
+        (
+            3,
+            "status check without in list",
+            include_str!("../../../migrations/sqlite/0003_status_check_without_in_list.sql"),
+        ),
+    ]
+    .into_iter()
+    .map(|(version, description, sql)| {
+        Migration::new(
+            version,
+            description.into(),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    })
+    .collect()
+}
+
+/// The migrator of [`migrations`].
 fn migrator() -> &'static Migrator {
     static MIGRATOR: OnceLock<Migrator> = OnceLock::new();
-    MIGRATOR.get_or_init(|| {
-        Migrator::with_migrations(vec![
-            Migration::new(
-                1,
-                "init".into(),
-                MigrationType::Simple,
-                include_str!("../../../migrations/sqlite/0001_init.sql").into_sql_str(),
-                false,
-            ),
-            Migration::new(
-                2,
-                "event log".into(),
-                MigrationType::Simple,
-                include_str!("../../../migrations/sqlite/0002_event_log.sql").into_sql_str(),
-                false,
-            ),
-        ])
-    })
+    MIGRATOR.get_or_init(|| Migrator::with_migrations(migrations()))
 }
 
 /// How hard SQLite pushes each commit to disk (`PRAGMA synchronous`).

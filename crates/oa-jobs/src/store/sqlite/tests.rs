@@ -1,8 +1,16 @@
-//! The query plans the store relies on: claims and counts read indexes, never every job.
+//! The query plans the store relies on (claims and counts read indexes, never every job), and
+//! the migrations that rebuild a table.
 
-use sqlx::{AssertSqlSafe, Row};
+use chrono::{TimeDelta, Utc};
+use serde_json::json;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
+use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::{SqliteStore, sql};
+use super::rows::EncodedJob;
+use super::{SqliteStore, options, sql};
+use crate::store::{ClaimRequest, JobStore};
+use crate::{Job, JobStatus};
 
 /// The plan SQLite chooses for `statement` with `params` placeholders bound to 0.
 async fn plan(store: &SqliteStore, statement: &str, params: usize) -> Vec<String> {
@@ -101,4 +109,143 @@ async fn trimming_the_log_walks_an_index_from_its_oldest_end() {
             "{statement}: {plan:?}"
         );
     }
+}
+
+/// A file written before migration 0003 (schema version 2, status CHECK with an IN list) keeps
+/// every job and every count when a newer store opens it and rebuilds the jobs table; the
+/// rebuilt table has its indexes and counting triggers again, and its CHECK still refuses a
+/// status outside the seven.
+#[tokio::test]
+async fn rebuilding_the_jobs_table_keeps_every_job_count_index_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("version-2.db");
+    let now = Utc::now();
+    let statuses = [
+        JobStatus::Queued,
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Paused,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+        JobStatus::Created,
+    ];
+    let jobs: Vec<Job> = statuses
+        .iter()
+        .enumerate()
+        .map(|(i, &status)| {
+            let mut job = Job::new("mail", json!({ "n": i }), now).unwrap();
+            job.tags = vec![format!("t{i}")];
+            job.status = status;
+            if status == JobStatus::Queued {
+                job.queued_at = Some(now);
+            }
+            if status == JobStatus::Running {
+                job.attempt = 1;
+                job.started_at = Some(now);
+                job.worker_id = Some("w-old".to_owned());
+                job.lease_expires_at = Some(now + TimeDelta::hours(1));
+            }
+            if status.is_final() {
+                job.finished_at = Some(now);
+            }
+            job
+        })
+        .collect();
+    {
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        let up_to_2: Vec<_> = options::migrations().into_iter().take(2).collect();
+        Migrator::with_migrations(up_to_2)
+            .run(&mut conn)
+            .await
+            .unwrap();
+        for job in &jobs {
+            EncodedJob::new(job)
+                .unwrap()
+                .bind(sqlx::query(sql::insert_jobs(1)))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    for job in &jobs {
+        assert_eq!(store.get(&job.id).await.unwrap().as_ref(), Some(job));
+    }
+    let counts = store.count_by_status().await.unwrap();
+    for status in [
+        JobStatus::Created,
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Paused,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ] {
+        let expected = statuses.iter().filter(|&&s| s == status).count() as u64;
+        assert_eq!(counts.get(status), expected, "{status:?}");
+    }
+    // The claim index and the counting triggers are back: the two queued jobs are claimed and
+    // the counts follow.
+    let claimed = store
+        .claim(&ClaimRequest {
+            worker_id: "w-new".to_owned(),
+            names: vec!["mail".to_owned()],
+            limit: 10,
+            now: now + TimeDelta::seconds(1),
+            lease_until: now + TimeDelta::minutes(5),
+            log: None,
+        })
+        .await
+        .unwrap();
+    let mut claimed_ids: Vec<&str> = claimed.iter().map(|job| job.id.as_str()).collect();
+    claimed_ids.sort_unstable();
+    let mut queued_ids: Vec<&str> = jobs[..2].iter().map(|job| job.id.as_str()).collect();
+    queued_ids.sort_unstable();
+    assert_eq!(claimed_ids, queued_ids);
+    let counts = store.count_by_status().await.unwrap();
+    assert_eq!(counts.get(JobStatus::Queued), 0);
+    assert_eq!(counts.get(JobStatus::Running), 3);
+    assert_eq!(counts.total(), jobs.len() as u64);
+    for (index, statement) in [
+        ("jobs_ready", sql::CLAIM_ONE_NAME),
+        ("jobs_held", sql::SELECT_HELD),
+        ("jobs_finished", sql::PURGE_FINISHED),
+    ] {
+        let params = statement.matches('?').count();
+        let plan = plan(&store, statement, params).await;
+        assert!(uses(&plan, index), "{index}: {plan:?}");
+    }
+    // The rule is the same, written without the IN list: a status outside the seven is refused,
+    // and nothing changes.
+    let refused = {
+        let mut conn = store.writer().lock("test").await.unwrap();
+        let table: String = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert!(!table.contains("status IN"), "{table}");
+        assert!(table.contains("OR status = 'cancelled'"), "{table}");
+        sqlx::query("UPDATE jobs SET status = 'lost' WHERE id = ?1")
+            .bind(jobs[4].id.clone())
+            .execute(&mut *conn)
+            .await
+            .unwrap_err()
+    };
+    assert!(
+        refused.to_string().contains("CHECK constraint failed"),
+        "{refused}"
+    );
+    assert_eq!(
+        store.get(&jobs[4].id).await.unwrap().as_ref(),
+        Some(&jobs[4])
+    );
 }

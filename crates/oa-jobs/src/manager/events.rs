@@ -120,7 +120,9 @@ impl Events {
 
     /// `worker.claimed_job` then `job.started`, for a job a worker just claimed.
     pub(crate) fn claimed_events(&self, worker_id: &str, job: &Job) -> [Event; 2] {
-        let claimed = Event::new_at(EventType::WorkerClaimedJob, self.clock.now())
+        // One moment for both: they describe the same claim.
+        let now = self.clock.now();
+        let claimed = Event::new_at(EventType::WorkerClaimedJob, now)
             .with_worker_id(worker_id)
             .with_job_id(job.id.clone())
             .with_data(keys::NAME, job.name.clone())
@@ -128,7 +130,7 @@ impl Events {
             .with_data(keys::ATTEMPT, job.attempt);
         [
             claimed,
-            self.job_event(EventType::JobStarted, job, Map::new()),
+            Event::from_job_at(EventType::JobStarted, job, Map::new(), now),
         ]
     }
 

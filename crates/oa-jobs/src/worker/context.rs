@@ -82,21 +82,19 @@ impl JobContext {
     /// # Errors
     /// A [`JobError`] of kind `cancelled` when the job was cancelled.
     pub async fn checkpoint(&self) -> Result<(), JobError> {
-        let mut paused = self.control.paused_updates();
         loop {
+            let changed = self.control.pause_changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             if self.control.is_cancelled() {
                 return Err(JobError::fatal("cancelled", "the job was cancelled"));
             }
-            if !*paused.borrow_and_update() {
+            if !self.control.is_paused() {
                 return Ok(());
             }
             tokio::select! {
                 () = self.control.token().cancelled() => {}
-                changed = paused.changed() => {
-                    if changed.is_err() {
-                        return Ok(());
-                    }
-                }
+                () = &mut changed => {}
             }
         }
     }

@@ -1,11 +1,13 @@
 //! The link between a running job's handler and the engine: pause, resume, cancel, progress.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use oa_events::EventType;
 use serde_json::Map;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +28,9 @@ struct Progress {
 #[derive(Debug)]
 pub(crate) struct JobControl {
     cancel: CancellationToken,
-    paused: watch::Sender<bool>,
+    /// Whether the job is paused; every change wakes the waiters of `pause_changed`.
+    paused: AtomicBool,
+    pause_changed: Notify,
     progress: Mutex<Progress>,
     /// Woken when a progress value was held back, so the runner emits it later.
     pub(crate) progress_held: Notify,
@@ -39,7 +43,8 @@ impl JobControl {
     pub(crate) fn new(job: Job, events: Events) -> Self {
         Self {
             cancel: CancellationToken::new(),
-            paused: watch::Sender::new(false),
+            paused: AtomicBool::new(false),
+            pause_changed: Notify::new(),
             progress: Mutex::new(Progress::default()),
             progress_held: Notify::new(),
             job,
@@ -49,6 +54,11 @@ impl JobControl {
 
     pub(crate) const fn job(&self) -> &Job {
         &self.job
+    }
+
+    /// The job as claimed, once nothing else shares this control.
+    pub(crate) fn into_job(self) -> Job {
+        self.job
     }
 
     pub(crate) const fn token(&self) -> &CancellationToken {
@@ -64,19 +74,20 @@ impl JobControl {
     }
 
     pub(crate) fn set_paused(&self, paused: bool) {
-        self.paused.send_if_modified(|current| {
-            let changed = *current != paused;
-            *current = paused;
-            changed
-        });
+        if self.paused.swap(paused, Ordering::AcqRel) != paused {
+            self.pause_changed.notify_waiters();
+        }
     }
 
     pub(crate) fn is_paused(&self) -> bool {
-        *self.paused.borrow()
+        self.paused.load(Ordering::Acquire)
     }
 
-    pub(crate) fn paused_updates(&self) -> watch::Receiver<bool> {
-        self.paused.subscribe()
+    /// A future that completes at the next pause or resume after it was enabled. To wait for a
+    /// change without missing one: pin it, [`enable`](Notified::enable) it, read
+    /// [`is_paused`](Self::is_paused), then await it.
+    pub(crate) fn pause_changed(&self) -> Notified<'_> {
+        self.pause_changed.notified()
     }
 
     fn lock(&self) -> MutexGuard<'_, Progress> {

@@ -45,28 +45,14 @@ pub(crate) async fn run(
 
     let ended = drive(&worker, &control, handler, timeout).await;
     control.flush_progress();
-    let commit = match ended {
+    let result = match ended {
         Ended::Returned(result) if !control.is_cancelled() => {
             wait_while_paused(&worker, &control).await;
-            if control.is_cancelled() {
-                None
-            } else {
-                Some(outcome(&worker, &control, result))
-            }
+            (!control.is_cancelled()).then_some(Ok(result))
         }
         // The timeout itself cancelled the token; a user's cancel meanwhile is caught by the
         // store's status check when the outcome is written.
-        Ended::TimedOut => {
-            let limit = timeout.unwrap_or_default();
-            let error = JobError::new(
-                "timeout",
-                format!(
-                    "the attempt ran longer than its timeout of {} ms",
-                    limit.as_millis()
-                ),
-            );
-            Some(failure(&worker, &control, error, "timeout"))
-        }
+        Ended::TimedOut => Some(Err(())),
         _ => None,
     };
     worker.running.remove(&job_id);
@@ -76,6 +62,26 @@ pub(crate) async fn run(
         .manager
         .controls
         .remove_if(&job_id, |_, registered| Arc::ptr_eq(registered, &control));
+    let commit = result.map(|result| {
+        // Unregistered, and the handler (with its context) is gone: the claimed job is
+        // usually this runner's alone to finish, without a copy.
+        let job = Arc::try_unwrap(control)
+            .map_or_else(|shared| shared.job().clone(), JobControl::into_job);
+        match result {
+            Ok(result) => outcome(&worker, job, result),
+            Err(()) => {
+                let limit = timeout.unwrap_or_default();
+                let error = JobError::new(
+                    "timeout",
+                    format!(
+                        "the attempt ran longer than its timeout of {} ms",
+                        limit.as_millis()
+                    ),
+                );
+                failure(&worker, job, error, "timeout")
+            }
+        }
+    });
     drop(permit);
     if let Some(commit) = commit {
         // The writer only stops after every runner is done, so this cannot fail but when
@@ -93,10 +99,22 @@ async fn drive(
     let context = JobContext::new(Arc::clone(control));
     let mut run = AssertUnwindSafe(handler.call(context)).catch_unwind();
     let mut deadline = timeout.map(|t| Instant::now() + t);
-    let mut paused_since = control.is_paused().then(Instant::now);
-    let mut paused = control.paused_updates();
+    let mut paused_since: Option<Instant> = None;
     let mut grace_until: Option<Instant> = None;
     loop {
+        // Enabled before the flag is read, so a pause or resume from now on wakes this loop.
+        let pause_changed = control.pause_changed();
+        tokio::pin!(pause_changed);
+        pause_changed.as_mut().enable();
+        match (control.is_paused(), paused_since) {
+            (true, None) => paused_since = Some(Instant::now()),
+            (false, Some(since)) => {
+                // Paused time does not count against the timeout.
+                deadline = deadline.map(|d| d + since.elapsed());
+                paused_since = None;
+            }
+            _ => {}
+        }
         let flush_at = control.held_until();
         tokio::select! {
             biased;
@@ -112,21 +130,7 @@ async fn drive(
                 control.cancel();
                 return Ended::TimedOut;
             }
-            changed = paused.changed() => {
-                if changed.is_err() {
-                    continue;
-                }
-                let now_paused = *paused.borrow_and_update();
-                match (now_paused, paused_since) {
-                    (true, None) => paused_since = Some(Instant::now()),
-                    (false, Some(since)) => {
-                        // Paused time does not count against the timeout.
-                        deadline = deadline.map(|d| d + since.elapsed());
-                        paused_since = None;
-                    }
-                    _ => {}
-                }
-            }
+            () = &mut pause_changed => {}
             () = control.progress_held.notified(), if flush_at.is_none() => {}
             () = sleep_until(flush_at) => control.flush_progress(),
         }
@@ -144,24 +148,28 @@ async fn sleep_until(at: Option<Instant>) {
 /// resumed (or dropped if it is cancelled), so a paused job never completes behind the
 /// user's back.
 async fn wait_while_paused(worker: &WorkerShared, control: &JobControl) {
-    let mut paused = control.paused_updates();
-    while *paused.borrow_and_update() && !control.is_cancelled() {
+    loop {
+        let resumed = control.pause_changed();
+        tokio::pin!(resumed);
+        resumed.as_mut().enable();
+        if !control.is_paused() || control.is_cancelled() {
+            return;
+        }
         tokio::select! {
             () = control.token().cancelled() => return,
             () = worker.killed.cancelled() => return,
-            changed = paused.changed() => if changed.is_err() { return },
+            () = &mut resumed => {}
         }
     }
 }
 
 fn outcome(
     worker: &WorkerShared,
-    control: &JobControl,
+    mut job: Job,
     result: Result<Result<Value, JobError>, String>,
 ) -> Commit {
     match result {
         Ok(Ok(value)) => {
-            let mut job = control.job().clone();
             let now = worker.manager.events.clock.now();
             // The claimed copy is running; `complete` cannot fail on it.
             match job.complete(value, now) {
@@ -170,26 +178,21 @@ fn outcome(
                     worker_id: worker.id.clone(),
                     outcome: Outcome::Completed,
                 },
+                // A refused transition changes nothing: the job is still the claimed one.
                 Err(error) => failure(
                     worker,
-                    control,
+                    job,
                     JobError::new("engine", error.to_string()),
                     "error",
                 ),
             }
         }
-        Ok(Err(error)) => failure(worker, control, error, "error"),
-        Err(panic) => failure(worker, control, JobError::new("panic", panic), "panic"),
+        Ok(Err(error)) => failure(worker, job, error, "error"),
+        Err(panic) => failure(worker, job, JobError::new("panic", panic), "panic"),
     }
 }
 
-fn failure(
-    worker: &WorkerShared,
-    control: &JobControl,
-    error: JobError,
-    reason: &'static str,
-) -> Commit {
-    let mut job = control.job().clone();
+fn failure(worker: &WorkerShared, mut job: Job, error: JobError, reason: &'static str) -> Commit {
     let now = worker.manager.events.clock.now();
     let outcome = match job.fail_attempt(error, now) {
         Ok(Some(next_run_at)) => Outcome::Retrying {

@@ -297,7 +297,7 @@ impl JobManager {
             ));
             if enqueue {
                 job.enqueue(now, run_at.unwrap_or(now).max(now))?;
-                events.extend(self.queued_event(&job, now));
+                events.extend(Self::queued_event(&job, now));
             }
             jobs.push(job);
         }
@@ -319,14 +319,11 @@ impl JobManager {
         Ok(jobs)
     }
 
-    /// `job.queued` for a job queued now; `None` for a job queued for later (the scheduler
-    /// announces it when it is due) or not queued.
-    fn queued_event(&self, job: &Job, now: chrono::DateTime<chrono::Utc>) -> Option<Event> {
-        (job.status == JobStatus::Queued && job.queued_at.is_none_or(|at| at <= now)).then(|| {
-            self.shared
-                .events
-                .job_event(EventType::JobQueued, job, Map::new())
-        })
+    /// `job.queued` for a job queued at `now` (the event's time); `None` for a job queued for
+    /// later (the scheduler announces it when it is due) or not queued.
+    fn queued_event(job: &Job, now: chrono::DateTime<chrono::Utc>) -> Option<Event> {
+        (job.status == JobStatus::Queued && job.queued_at.is_none_or(|at| at <= now))
+            .then(|| Event::from_job_at(EventType::JobQueued, job, Map::new(), now))
     }
 
     /// After a job was queued: wakes idle workers for it, or schedules its `job.queued`.
@@ -359,7 +356,7 @@ impl JobManager {
                     }
                     job.enqueue(now, now)
                 },
-                |job, _| self.queued_event(job, now).into_iter().collect(),
+                |job, _| Self::queued_event(job, now).into_iter().collect(),
             )
             .await?;
         let mut ready = false;

@@ -68,12 +68,17 @@ fn ready_key(job: &Job) -> Option<ReadyKey> {
 impl Inner {
     /// Removes `job_id` from the indexes before its record changes.
     fn unindex(&mut self, job: &Job) {
-        self.counts.add(job.status, -1);
         if let Some(key) = ready_key(job)
             && let Some(queue) = self.ready.get_mut(&job.name)
         {
             queue.remove(&key);
         }
+        self.unindex_held(job);
+    }
+
+    /// [`unindex`](Self::unindex) for a job whose ready entry was already removed.
+    fn unindex_held(&mut self, job: &Job) {
+        self.counts.add(job.status, -1);
         if let Some(worker_id) = &job.worker_id
             && let Some(held) = self.held.get_mut(worker_id)
         {
@@ -134,9 +139,13 @@ impl Inner {
         Ok(())
     }
 
-    /// The best claimable job among `names` at `now`.
-    fn best_ready(&self, names: &[String], now: DateTime<Utc>) -> Option<(String, ReadyKey)> {
-        let mut best: Option<(&String, &ReadyKey)> = None;
+    /// The best claimable job among `names` at `now`: its name and its key.
+    fn best_ready<'n>(
+        &self,
+        names: &'n [String],
+        now: DateTime<Utc>,
+    ) -> Option<(&'n String, ReadyKey)> {
+        let mut best: Option<(&'n String, &ReadyKey)> = None;
         for name in names {
             let Some(queue) = self.ready.get(name) else {
                 continue;
@@ -154,7 +163,7 @@ impl Inner {
                 break;
             }
         }
-        best.map(|(name, key)| (name.clone(), key.clone()))
+        best.map(|(name, key)| (name, key.clone()))
     }
 
     fn held_jobs(&self, worker_id: &str) -> Vec<Job> {
@@ -261,19 +270,21 @@ impl JobStore for MemoryStore {
             let Some((name, key)) = inner.best_ready(&request.names, request.now) else {
                 break;
             };
-            let Some(mut job) = inner.jobs.remove(&key.2) else {
+            // The key is the job's entry in the ready index: removed here, so that unindexing
+            // the job does not build it again.
+            if let Some(queue) = inner.ready.get_mut(name) {
+                queue.remove(&key);
+            }
+            let Some((id, mut job)) = inner.jobs.remove_entry(&key.2) else {
                 // An index entry without a record cannot happen (both change under the lock);
-                // drop it rather than loop.
-                if let Some(queue) = inner.ready.get_mut(&name) {
-                    queue.remove(&key);
-                }
+                // it is dropped rather than looped on.
                 continue;
             };
-            inner.unindex(&job);
+            inner.unindex_held(&job);
             let started = job.start(&request.worker_id, request.now, request.lease_until);
             inner.index(&job);
             let copy = Job::clone(&job);
-            inner.jobs.insert(key.2, job);
+            inner.jobs.insert(id, job);
             started?;
             claimed.push(copy);
         }

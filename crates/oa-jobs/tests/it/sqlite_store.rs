@@ -167,6 +167,20 @@ async fn an_unreadable_row_is_a_corrupt_record_error() {
             .id,
         "fine"
     );
+    // A claim that takes an unreadable row reports it (the claim itself is made, as any
+    // committed change: the rows are read back after it).
+    match store.claim(&claim("w", 3)).await {
+        Err(Error::CorruptRecord { id, .. }) => assert_eq!(id, "bad-json"),
+        other => panic!("expected a corrupt record, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .count_by_status()
+            .await
+            .unwrap()
+            .get(JobStatus::Running),
+        3
+    );
 }
 
 #[tokio::test]
@@ -227,4 +241,101 @@ async fn values_a_column_cannot_hold_exactly_are_refused() {
             .unwrap(),
         0
     );
+}
+
+/// The writes the store makes on the calling task never wait for another process's write lock:
+/// they give way to the connection that does, so every write made while another connection
+/// holds the lock is made once the lock is released, whole and exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_made_while_another_process_holds_the_lock_are_made_once_it_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    let store = std::sync::Arc::new(SqliteStore::open(&path).await.unwrap());
+    let first: Vec<Job> = (0..4).map(|i| queued(&format!("a{i}"))).collect();
+    store.insert_many(&first).await.unwrap();
+
+    // Another process takes the write lock and keeps it for a while.
+    let mut other = raw(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let writes = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move {
+            store.insert(&queued("b0")).await.unwrap();
+            let more: Vec<Job> = (1..4).map(|i| queued(&format!("b{i}"))).collect();
+            store.insert_many(&more).await.unwrap();
+            let claimed = store.claim(&claim("w", 3)).await.unwrap();
+            let one = store.claim(&claim("w", 1)).await.unwrap();
+            let updates: Vec<JobUpdate> = claimed
+                .iter()
+                .map(|job| {
+                    let mut done = job.clone();
+                    done.complete(json!("ok"), at(2)).unwrap();
+                    JobUpdate::new(done, JobStatus::Running)
+                })
+                .collect();
+            let results = store.update_many(&updates).await.unwrap();
+            let mut single = one[0].clone();
+            single.complete(json!("ok"), at(2)).unwrap();
+            store
+                .update(&JobUpdate::new(single, JobStatus::Running))
+                .await
+                .unwrap();
+            (claimed, one, results)
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!writes.is_finished(), "the writes waited for the lock");
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+
+    let (claimed, one, results) = writes.await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert_eq!(one.len(), 1);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let mut ids: Vec<&str> = claimed.iter().chain(&one).map(|j| j.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "no job claimed twice");
+    let counts = store.count_by_status().await.unwrap();
+    assert_eq!(counts.get(JobStatus::Completed), 4);
+    assert_eq!(counts.get(JobStatus::Queued), 4);
+    assert_eq!(counts.total(), 8);
+    for job in claimed.iter().chain(&one) {
+        let stored = store.get(&job.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, JobStatus::Completed);
+        assert_eq!(stored.result, Some(json!("ok")));
+    }
+}
+
+/// A batch of updates that does not apply whole is not half written by the writes made on the
+/// calling task: each update is then reported on its own, as by every store.
+#[tokio::test]
+async fn a_batch_with_a_stale_update_reports_each_update_on_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("jobs.db")).await.unwrap();
+    let jobs: Vec<Job> = (0..3).map(|i| queued(&format!("c{i}"))).collect();
+    store.insert_many(&jobs).await.unwrap();
+    let claimed = store.claim(&claim("w", 3)).await.unwrap();
+    let mut updates: Vec<JobUpdate> = claimed
+        .iter()
+        .map(|job| {
+            let mut done = job.clone();
+            done.complete(json!(1), at(2)).unwrap();
+            JobUpdate::new(done, JobStatus::Running)
+        })
+        .collect();
+    // The second one expects a status its job no longer has.
+    updates[1].expected = JobStatus::Queued;
+    let results = store.update_many(&updates).await.unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(results[1], Err(Error::StatusConflict { .. })),
+        "{results:?}"
+    );
+    let counts = store.count_by_status().await.unwrap();
+    assert_eq!(counts.get(JobStatus::Completed), 2);
+    assert_eq!(counts.get(JobStatus::Running), 1);
 }

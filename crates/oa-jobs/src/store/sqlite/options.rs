@@ -10,6 +10,7 @@ use sqlx::{Connection, SqlSafeStr};
 use tokio::sync::Notify;
 
 use super::connection::{Readers, Writer};
+use super::inline::Inline;
 use super::{Shared, SqliteStore};
 use crate::error::{Error, Result};
 
@@ -88,6 +89,18 @@ pub enum SqliteSynchronous {
     Full,
     /// As `Full`, and also syncs the directory after deleting a journal.
     Extra,
+}
+
+impl SqliteSynchronous {
+    /// The value of `PRAGMA synchronous`.
+    const fn pragma_value(self) -> &'static str {
+        match self {
+            Self::Off => "OFF",
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+            Self::Extra => "EXTRA",
+        }
+    }
 }
 
 impl From<SqliteSynchronous> for sqlx::sqlite::SqliteSynchronous {
@@ -244,9 +257,11 @@ impl SqliteStoreOptions {
                     )
                     .await
                     .map_err(Error::database("open"))?;
+                let inline = Inline::open(path, self.synchronous.pragma_value(), WRITER_CACHE_KIB);
                 return Ok(SqliteStore {
                     shared: Arc::new(Shared {
                         writer,
+                        inline,
                         readers: Readers::Pool(pool),
                         appended: Arc::new(Notify::new()),
                     }),
@@ -257,6 +272,7 @@ impl SqliteStoreOptions {
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 writer,
+                inline: None,
                 readers,
                 appended: Arc::new(Notify::new()),
             }),

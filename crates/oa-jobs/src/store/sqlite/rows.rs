@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Decode, Row, Sqlite, Type};
+use sqlx::{Row, Sqlite};
 
 use crate::error::{Error, Result};
 use crate::job::{Job, JobError};
@@ -227,20 +227,83 @@ impl EncodedJob {
     }
 }
 
+impl EncodedJob {
+    /// The [`JOB_COLUMN_COUNT`] values for a rusqlite statement, in the order of
+    /// [`job_columns!`] (as [`bind`](Self::bind) binds them for sqlx).
+    pub(super) fn values(&self) -> [&dyn rusqlite::ToSql; JOB_COLUMN_COUNT] {
+        [
+            &self.id,
+            &self.name,
+            &self.description,
+            &self.payload,
+            &self.status,
+            &self.priority,
+            &self.tags,
+            &self.metadata,
+            &self.max_retries,
+            &self.retry_policy,
+            &self.timeout_ns,
+            &self.progress,
+            &self.attempt,
+            &self.result,
+            &self.error,
+            &self.worker_id,
+            &self.created_at,
+            &self.queued_at,
+            &self.started_at,
+            &self.finished_at,
+            &self.updated_at,
+            &self.lease_expires_at,
+        ]
+    }
+}
+
+/// Typed access to the columns of one row, for the two kinds of rows the store reads: sqlx's
+/// (every read) and rusqlite's (the writes made on the calling task, see `inline`). `None` is
+/// SQL NULL; an error is a value of another type.
+pub(super) trait Columns {
+    fn text(&self, index: usize) -> std::result::Result<Option<&str>, String>;
+    fn integer(&self, index: usize) -> std::result::Result<Option<i64>, String>;
+    fn real(&self, index: usize) -> std::result::Result<Option<f64>, String>;
+}
+
+impl Columns for SqliteRow {
+    fn text(&self, index: usize) -> std::result::Result<Option<&str>, String> {
+        self.try_get::<Option<&str>, _>(index)
+            .map_err(|e| e.to_string())
+    }
+
+    fn integer(&self, index: usize) -> std::result::Result<Option<i64>, String> {
+        self.try_get::<Option<i64>, _>(index)
+            .map_err(|e| e.to_string())
+    }
+
+    fn real(&self, index: usize) -> std::result::Result<Option<f64>, String> {
+        self.try_get::<Option<f64>, _>(index)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn unreadable_id(message: &str) -> Error {
+    Error::CorruptRecord {
+        id: "<unreadable id>".to_owned(),
+        message: format!("column `id`: {message}"),
+    }
+}
+
 /// Reads the columns of one row, turning every failure into [`Error::CorruptRecord`].
-struct Reader<'r> {
-    row: &'r SqliteRow,
+struct Reader<'r, R: Columns + ?Sized> {
+    row: &'r R,
     id: String,
 }
 
-impl<'r> Reader<'r> {
-    fn new(row: &'r SqliteRow) -> Result<Self> {
-        let id = row
-            .try_get::<String, _>(0)
-            .map_err(|e| Error::CorruptRecord {
-                id: "<unreadable id>".to_owned(),
-                message: format!("column `id`: {e}"),
-            })?;
+impl<'r, R: Columns + ?Sized> Reader<'r, R> {
+    fn new(row: &'r R) -> Result<Self> {
+        let id = match row.text(0) {
+            Ok(Some(id)) => id.to_owned(),
+            Ok(None) => return Err(unreadable_id("unexpected NULL")),
+            Err(e) => return Err(unreadable_id(&e)),
+        };
         Ok(Self { row, id })
     }
 
@@ -251,37 +314,61 @@ impl<'r> Reader<'r> {
         }
     }
 
-    fn get<T>(&self, index: usize, column: &str) -> Result<T>
-    where
-        T: Decode<'r, Sqlite> + Type<Sqlite>,
-    {
-        self.row
-            .try_get::<T, _>(index)
-            .map_err(|e| self.corrupt(column, e))
+    fn required<T>(&self, value: Option<T>, column: &str) -> Result<T> {
+        value.ok_or_else(|| self.corrupt(column, "unexpected NULL"))
+    }
+
+    fn opt_str(&self, index: usize, column: &str) -> Result<Option<&'r str>> {
+        self.row.text(index).map_err(|e| self.corrupt(column, e))
+    }
+
+    fn str(&self, index: usize, column: &str) -> Result<&'r str> {
+        self.required(self.opt_str(index, column)?, column)
+    }
+
+    fn string(&self, index: usize, column: &str) -> Result<String> {
+        self.str(index, column).map(str::to_owned)
+    }
+
+    fn opt_string(&self, index: usize, column: &str) -> Result<Option<String>> {
+        Ok(self.opt_str(index, column)?.map(str::to_owned))
+    }
+
+    fn opt_i64(&self, index: usize, column: &str) -> Result<Option<i64>> {
+        self.row.integer(index).map_err(|e| self.corrupt(column, e))
+    }
+
+    fn i64(&self, index: usize, column: &str) -> Result<i64> {
+        self.required(self.opt_i64(index, column)?, column)
+    }
+
+    fn f64(&self, index: usize, column: &str) -> Result<f64> {
+        let value = self.row.real(index).map_err(|e| self.corrupt(column, e))?;
+        self.required(value, column)
     }
 
     fn json<T: DeserializeOwned>(&self, index: usize, column: &str) -> Result<T> {
-        let text: &str = self.get(index, column)?;
+        let text = self.str(index, column)?;
         serde_json::from_str(text).map_err(|e| self.corrupt(column, e))
     }
 
     fn opt_json<T: DeserializeOwned>(&self, index: usize, column: &str) -> Result<Option<T>> {
-        let text: Option<&str> = self.get(index, column)?;
-        text.map(|t| serde_json::from_str(t).map_err(|e| self.corrupt(column, e)))
+        self.opt_str(index, column)?
+            .map(|t| serde_json::from_str(t).map_err(|e| self.corrupt(column, e)))
             .transpose()
     }
 
     fn u32(&self, index: usize, column: &str) -> Result<u32> {
-        let value: i64 = self.get(index, column)?;
+        let value = self.i64(index, column)?;
         u32::try_from(value).map_err(|e| self.corrupt(column, e))
     }
 
     fn time(&self, index: usize, column: &str) -> Result<DateTime<Utc>> {
-        self.get(index, column).map(decode_time)
+        self.i64(index, column).map(decode_time)
     }
 
     fn opt_time(&self, index: usize, column: &str) -> Result<Option<DateTime<Utc>>> {
-        Ok(self.get::<Option<i64>>(index, column)?.map(decode_time))
+        Ok(self.opt_i64(index, column)?.map(decode_time))
     }
 }
 
@@ -289,17 +376,17 @@ impl<'r> Reader<'r> {
 ///
 /// # Errors
 /// [`Error::CorruptRecord`] when a column holds something a job cannot have.
-pub(super) fn decode_job(row: &SqliteRow) -> Result<Job> {
+pub(super) fn decode_job<R: Columns + ?Sized>(row: &R) -> Result<Job> {
     let r = Reader::new(row)?;
-    let status_text: &str = r.get(4, "status")?;
+    let status_text = r.str(4, "status")?;
     let status: JobStatus = status_text
         .parse()
         .map_err(|_| r.corrupt("status", format!("unknown status `{status_text}`")))?;
-    let rank: i64 = r.get(5, "priority")?;
+    let rank = r.i64(5, "priority")?;
     let priority = Priority::from_rank(rank)
         .ok_or_else(|| r.corrupt("priority", format!("unknown rank {rank}")))?;
     let timeout = r
-        .get::<Option<i64>>(10, "timeout_ns")?
+        .opt_i64(10, "timeout_ns")?
         .map(|ns| {
             u64::try_from(ns)
                 .map(Duration::from_nanos)
@@ -309,8 +396,8 @@ pub(super) fn decode_job(row: &SqliteRow) -> Result<Job> {
     // A struct literal (rather than field assignments) makes the compiler point here when a
     // field is added to `Job`.
     Ok(Job {
-        name: r.get(1, "name")?,
-        description: r.get(2, "description")?,
+        name: r.string(1, "name")?,
+        description: r.opt_string(2, "description")?,
         payload: r.json(3, "payload")?,
         status,
         priority,
@@ -319,11 +406,11 @@ pub(super) fn decode_job(row: &SqliteRow) -> Result<Job> {
         max_retries: r.u32(8, "max_retries")?,
         retry_policy: r.json::<RetryPolicy>(9, "retry_policy")?,
         timeout,
-        progress: r.get(11, "progress")?,
+        progress: r.f64(11, "progress")?,
         attempt: r.u32(12, "attempt")?,
         result: r.opt_json(13, "result")?,
         error: r.opt_json::<JobError>(14, "error")?,
-        worker_id: r.get(15, "worker_id")?,
+        worker_id: r.opt_string(15, "worker_id")?,
         created_at: r.time(16, "created_at")?,
         queued_at: r.opt_time(17, "queued_at")?,
         started_at: r.opt_time(18, "started_at")?,
@@ -375,12 +462,12 @@ pub(super) fn decode_worker_state(text: &str) -> Option<WorkerState> {
 /// [`Error::CorruptRecord`] when a column holds something a record cannot have.
 pub(super) fn decode_worker(row: &SqliteRow) -> Result<WorkerRecord> {
     let r = Reader::new(row)?;
-    let state_text: &str = r.get(7, "state")?;
+    let state_text = r.str(7, "state")?;
     let state = decode_worker_state(state_text)
         .ok_or_else(|| r.corrupt("state", format!("unknown state `{state_text}`")))?;
-    let interval: i64 = r.get(6, "heartbeat_interval_ms")?;
+    let interval = r.i64(6, "heartbeat_interval_ms")?;
     Ok(WorkerRecord {
-        host: r.get(1, "host")?,
+        host: r.string(1, "host")?,
         pid: r.u32(2, "pid")?,
         tags: r.json(3, "tags")?,
         job_names: r.json(4, "job_names")?,
@@ -391,7 +478,7 @@ pub(super) fn decode_worker(row: &SqliteRow) -> Result<WorkerRecord> {
         registered_at: r.time(8, "registered_at")?,
         last_heartbeat_at: r.time(9, "last_heartbeat_at")?,
         offline_at: r.opt_time(10, "offline_at")?,
-        offline_reason: r.get(11, "offline_reason")?,
+        offline_reason: r.opt_string(11, "offline_reason")?,
         id: r.id,
     })
 }

@@ -95,7 +95,7 @@ async fn migrations_run_once_and_a_newer_schema_is_refused() {
         .unwrap()
         .count();
     assert_eq!(applied, i64::try_from(files).unwrap());
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
     // A database migrated by a newer version of the engine.
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -308,6 +308,113 @@ async fn writes_made_while_another_process_holds_the_lock_are_made_once_it_is_re
         assert_eq!(stored.status, JobStatus::Completed);
         assert_eq!(stored.result, Some(json!("ok")));
     }
+    assert_counts_match_the_rows(&store, &path).await;
+}
+
+/// The counts the store keeps (`job_counts`) equal the rows, status by status.
+async fn assert_counts_match_the_rows(store: &SqliteStore, path: &Path) {
+    let counts = store.count_by_status().await.unwrap();
+    let mut conn = raw(path).await;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM jobs GROUP BY status")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    for status in JobStatus::ALL {
+        let in_rows = rows
+            .iter()
+            .find(|(name, _)| name == status.as_str())
+            .map_or(0, |(_, n)| *n);
+        assert_eq!(
+            i64::try_from(counts.get(status)).unwrap(),
+            in_rows,
+            "{status:?}"
+        );
+    }
+}
+
+/// Every kind of write, through both of the store's connections (the hot writes on the calling
+/// task, the others through sqlx) and through two stores on one file (as two processes), keeps
+/// the counts equal to the rows.
+#[tokio::test]
+async fn the_counts_follow_every_kind_of_write_on_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let other = SqliteStore::open(&path).await.unwrap();
+    let jobs: Vec<Job> = (0..40).map(|i| queued(&format!("d{i:02}"))).collect();
+    store.insert_many(&jobs[..20]).await.unwrap();
+    other.insert_many(&jobs[20..39]).await.unwrap();
+    store.insert(&jobs[39]).await.unwrap();
+    let mut created = Job::new("x", json!(null), at(0)).unwrap();
+    created.id = "created".to_owned();
+    other.insert(&created).await.unwrap();
+    // A duplicate is refused and changes no count.
+    assert!(matches!(
+        store.insert_many(&jobs[..2]).await,
+        Err(Error::DuplicateJob { .. })
+    ));
+    let claimed = store.claim(&claim("w1", 10)).await.unwrap();
+    let claimed_too = other.claim(&claim("w2", 5)).await.unwrap();
+    assert_eq!(claimed.len() + claimed_too.len(), 15);
+    // Completions, a failure, a pause and a stale update, in one batch.
+    let mut updates = Vec::new();
+    for (i, job) in claimed.iter().enumerate() {
+        let mut next = job.clone();
+        match i {
+            0 => next
+                .fail_attempt(oa_jobs::JobError::fatal("boom", "no"), at(2))
+                .map(drop)
+                .unwrap(),
+            1 => next.pause(at(2)).unwrap(),
+            _ => next.complete(json!(i), at(2)).unwrap(),
+        }
+        updates.push(JobUpdate::new(next, JobStatus::Running));
+    }
+    store.update_many(&updates).await.unwrap();
+    let mut stale = claimed_too[0].clone();
+    stale.complete(json!(0), at(2)).unwrap();
+    let results = other
+        .update_many(&[
+            JobUpdate::new(stale.clone(), JobStatus::Queued),
+            JobUpdate::new(stale, JobStatus::Running),
+        ])
+        .await
+        .unwrap();
+    assert!(results[0].is_err() && results[1].is_ok(), "{results:?}");
+    // Deletes, a purge, and the lost worker's jobs back to the queue.
+    assert!(store.delete("d39").await.unwrap() || store.delete("d38").await.unwrap());
+    store.purge_finished(at(3)).await.unwrap();
+    other
+        .register_worker(&WorkerRecord::new("w2", at(0)))
+        .await
+        .unwrap();
+    let released = other
+        .mark_worker_offline("w2", at(100), "lost", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released.len(), 4);
+    store.requeue_expired(at(1000)).await.unwrap();
+    assert_counts_match_the_rows(&store, &path).await;
+    assert_counts_match_the_rows(&other, &path).await;
+    // In memory, where every write goes through the one sqlx connection.
+    let memory = SqliteStore::in_memory().await.unwrap();
+    memory.insert_many(&jobs).await.unwrap();
+    let claimed = memory.claim(&claim("w", 7)).await.unwrap();
+    let mut done = claimed[0].clone();
+    done.complete(json!(1), at(2)).unwrap();
+    memory
+        .update(&JobUpdate::new(done, JobStatus::Running))
+        .await
+        .unwrap();
+    memory.delete("d39").await.unwrap();
+    let counts = memory.count_by_status().await.unwrap();
+    assert_eq!(counts.get(JobStatus::Queued), 32);
+    assert_eq!(counts.get(JobStatus::Running), 6);
+    assert_eq!(counts.get(JobStatus::Completed), 1);
+    assert_eq!(counts.total(), 39);
 }
 
 /// A batch of updates that does not apply whole is not half written by the writes made on the

@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
+use super::sql;
 use crate::error::{Error, Result};
 
 /// The one connection every write of the store goes through.
@@ -26,6 +27,10 @@ pub(super) struct Writer {
     /// The last operation found the connection's worker thread dead.
     crashed: AtomicBool,
     closed: AtomicBool,
+    /// Whether the connection counts its changes with the TEMP triggers of
+    /// [`sql::COUNTING_TRIGGERS`] (set once the schema is migrated; a replacement connection
+    /// gets them too).
+    counting: AtomicBool,
 }
 
 /// Exclusive use of the writer connection.
@@ -43,6 +48,7 @@ impl Writer {
             reconnect,
             crashed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            counting: AtomicBool::new(false),
         })
     }
 
@@ -57,13 +63,25 @@ impl Writer {
             *guard = None;
         }
         if guard.is_none() {
-            let conn = SqliteConnection::connect_with(&self.options)
+            let mut conn = SqliteConnection::connect_with(&self.options)
                 .await
                 .map_err(Error::database(operation))?;
+            if self.counting.load(Ordering::Acquire) {
+                install_counting(&mut conn, operation).await?;
+            }
             *guard = Some(conn);
         }
         MutexGuard::try_map(guard, Option::as_mut)
             .map_err(|_| Error::database(operation)(sqlx::Error::WorkerCrashed))
+    }
+
+    /// From now on, the connection (and any that replaces it) keeps `job_counts` for the
+    /// changes it makes (migration 0004): call once the schema is migrated.
+    pub(super) async fn count_changes(&self) -> Result<()> {
+        let mut conn = self.lock("open").await?;
+        install_counting(&mut conn, "open").await?;
+        self.counting.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Starts a write transaction on `conn` (the writer's connection, locked by the caller):
@@ -98,6 +116,14 @@ impl Writer {
             conn.close().await.ok();
         }
     }
+}
+
+async fn install_counting(conn: &mut SqliteConnection, operation: &'static str) -> Result<()> {
+    sqlx::raw_sql(sql::COUNTING_TRIGGERS)
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(Error::database(operation))
 }
 
 /// Where reads go: a pool of read connections, or the writer for an in-memory database.

@@ -92,12 +92,21 @@ impl Inline {
         limit: i64,
     ) -> Option<Result<Vec<Job>>> {
         self.run(|conn| {
-            let mut claim = conn.prepare_cached(statement)?;
-            let mut rows = claim.query((now, worker_id, lease, names, limit))?;
-            let mut jobs = Vec::new();
-            while let Some(row) = rows.next()? {
-                jobs.push(decode_job(row));
-            }
+            let tx = begin(conn)?;
+            let jobs = {
+                let mut claim = tx.prepare_cached(statement)?;
+                let mut rows = claim.query((now, worker_id, lease, names, limit))?;
+                let mut jobs = Vec::new();
+                while let Some(row) = rows.next()? {
+                    jobs.push(decode_job(row));
+                }
+                jobs
+            };
+            // Every claimed job was queued (the statement takes them from the queue).
+            let mut counts = Counts::default();
+            counts.moved(JobStatus::Queued, JobStatus::Running, jobs.len());
+            counts.apply(&tx)?;
+            tx.commit()?;
             Ok(jobs)
         })
         // Claimed and committed: a row that does not decode is reported, as through sqlx.
@@ -109,6 +118,7 @@ impl Inline {
     pub(super) fn insert(&self, jobs: &[EncodedJob]) -> Option<()> {
         self.run(|conn| {
             let tx = begin(conn)?;
+            let mut counts = Counts::default();
             let mut rest = jobs;
             for size in sql::chunks(jobs.len()) {
                 let (chunk, tail) = rest.split_at(size);
@@ -116,7 +126,11 @@ impl Inline {
                 let mut insert = tx.prepare_cached(sql::insert_jobs(size))?;
                 let values: Vec<&dyn ToSql> = chunk.iter().flat_map(EncodedJob::values).collect();
                 insert.execute(values.as_slice())?;
+                for job in chunk {
+                    counts.added(job.status(), 1);
+                }
             }
+            counts.apply(&tx)?;
             tx.commit()
         })
     }
@@ -126,15 +140,22 @@ impl Inline {
     /// applies; `None` (nothing written) otherwise.
     pub(super) fn update(&self, jobs: &[(EncodedJob, JobStatus)]) -> Option<()> {
         self.run(|conn| {
-            if let [(job, expected)] = jobs {
-                // One statement, its own transaction.
-                let mut update = conn.prepare_cached(sql::UPDATE_JOB)?;
-                let mut values: Vec<&dyn ToSql> = job.values().to_vec();
-                let expected = expected.as_str();
-                values.push(&expected);
-                return all_applied(update.execute(values.as_slice())?, 1);
-            }
             let tx = begin(conn)?;
+            let mut counts = Counts::default();
+            for (job, expected) in jobs {
+                counts.moved(*expected, job.status(), 1);
+            }
+            if let [(job, expected)] = jobs {
+                {
+                    let mut update = tx.prepare_cached(sql::UPDATE_JOB)?;
+                    let mut values: Vec<&dyn ToSql> = job.values().to_vec();
+                    let expected = expected.as_str();
+                    values.push(&expected);
+                    all_applied(update.execute(values.as_slice())?, 1)?;
+                }
+                counts.apply(&tx)?;
+                return tx.commit();
+            }
             let mut rest = jobs;
             for size in sql::chunks(jobs.len()) {
                 let (chunk, tail) = rest.split_at(size);
@@ -150,8 +171,35 @@ impl Inline {
                 let mut update = tx.prepare_cached(sql::update_jobs(size))?;
                 all_applied(update.execute(values.as_slice())?, size)?;
             }
+            counts.apply(&tx)?;
             tx.commit()
         })
+    }
+}
+
+/// The changes of one transaction to the counts by status, applied with one statement before
+/// it commits (migration 0004: no trigger counts the inline connection's writes).
+#[derive(Debug, Default)]
+struct Counts([i64; 7]);
+
+impl Counts {
+    fn added(&mut self, status: JobStatus, jobs: usize) {
+        self.0[status.index()] += i64::try_from(jobs).unwrap_or(i64::MAX);
+    }
+
+    fn moved(&mut self, from: JobStatus, to: JobStatus, jobs: usize) {
+        if from != to {
+            let jobs = i64::try_from(jobs).unwrap_or(i64::MAX);
+            self.0[from.index()] -= jobs;
+            self.0[to.index()] += jobs;
+        }
+    }
+
+    fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.0.iter().any(|&change| change != 0) {
+            conn.prepare_cached(sql::ADJUST_COUNTS)?.execute(self.0)?;
+        }
+        Ok(())
     }
 }
 

@@ -52,6 +52,11 @@ pub(super) fn migrations() -> Vec<Migration> {
             "status check without in list",
             include_str!("../../../migrations/sqlite/0003_status_check_without_in_list.sql"),
         ),
+        (
+            4,
+            "counts kept by the store",
+            include_str!("../../../migrations/sqlite/0004_counts_kept_by_the_store.sql"),
+        ),
     ]
     .into_iter()
     .map(|(version, description, sql)| {
@@ -243,6 +248,7 @@ impl SqliteStoreOptions {
                 )
                 .await?;
                 migrate(&writer).await?;
+                writer.count_changes().await?;
                 // The writer created the file and switched it to WAL (a lasting setting). Reads
                 // need no liveness check before each use, and the connections are kept open.
                 let pool = SqlitePoolOptions::new()
@@ -269,6 +275,7 @@ impl SqliteStoreOptions {
             }
         };
         migrate(&writer).await?;
+        writer.count_changes().await?;
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 writer,

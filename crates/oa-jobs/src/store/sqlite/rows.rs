@@ -123,6 +123,7 @@ pub(super) struct EncodedJob {
     description: Option<String>,
     payload: String,
     status: &'static str,
+    job_status: JobStatus,
     priority: i64,
     tags: String,
     metadata: String,
@@ -171,6 +172,7 @@ impl EncodedJob {
             description: job.description.clone(),
             payload: to_json("payload", &job.payload)?,
             status: job.status.as_str(),
+            job_status: job.status,
             priority: job.priority.rank(),
             tags: to_json("tags", &job.tags)?,
             metadata: to_json("metadata", &job.metadata)?,
@@ -228,6 +230,11 @@ impl EncodedJob {
 }
 
 impl EncodedJob {
+    /// The job's status.
+    pub(super) const fn status(&self) -> JobStatus {
+        self.job_status
+    }
+
     /// The [`JOB_COLUMN_COUNT`] values for a rusqlite statement, in the order of
     /// [`job_columns!`] (as [`bind`](Self::bind) binds them for sqlx).
     pub(super) fn values(&self) -> [&dyn rusqlite::ToSql; JOB_COLUMN_COUNT] {

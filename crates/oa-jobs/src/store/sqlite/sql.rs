@@ -298,6 +298,35 @@ pub(super) const TRIM_EVENTS_BY_AGE: &str = "DELETE FROM events WHERE seq IN ( \
      SELECT seq FROM events INDEXED BY events_timestamp WHERE timestamp < ?1 \
      ORDER BY timestamp LIMIT ?2)";
 
+/// The counting triggers of the sqlx writer connection, created as TEMP triggers (they live as
+/// long as the connection, and only writes made through it fire them): every status change,
+/// insert and delete it makes adjusts `job_counts` in the same transaction. The hot writes of
+/// the inline connection count with [`ADJUST_COUNTS`] instead (migration 0004).
+pub(super) const COUNTING_TRIGGERS: &str = "\
+CREATE TEMP TRIGGER IF NOT EXISTS oa_jobs_count_insert AFTER INSERT ON main.jobs
+BEGIN
+    UPDATE job_counts SET count = count + 1 WHERE status = NEW.status;
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS oa_jobs_count_delete AFTER DELETE ON main.jobs
+BEGIN
+    UPDATE job_counts SET count = count - 1 WHERE status = OLD.status;
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS oa_jobs_count_update AFTER UPDATE OF status ON main.jobs
+WHEN OLD.status <> NEW.status
+BEGIN
+    UPDATE job_counts SET count = count - 1 WHERE status = OLD.status;
+    UPDATE job_counts SET count = count + 1 WHERE status = NEW.status;
+END;";
+
+/// Adds `?1` .. `?7` to the counts of `created`, `queued`, `running`, `paused`, `completed`,
+/// `failed` and `cancelled` (the order of `JobStatus::ALL`), writing only the rows that change.
+pub(super) const ADJUST_COUNTS: &str = "UPDATE job_counts SET count = count + CASE status \
+     WHEN 'created' THEN ?1 WHEN 'queued' THEN ?2 WHEN 'running' THEN ?3 WHEN 'paused' THEN ?4 \
+     WHEN 'completed' THEN ?5 WHEN 'failed' THEN ?6 WHEN 'cancelled' THEN ?7 ELSE 0 END \
+     WHERE CASE status \
+     WHEN 'created' THEN ?1 WHEN 'queued' THEN ?2 WHEN 'running' THEN ?3 WHEN 'paused' THEN ?4 \
+     WHEN 'completed' THEN ?5 WHEN 'failed' THEN ?6 WHEN 'cancelled' THEN ?7 ELSE 0 END <> 0";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,9 +111,10 @@ async fn trimming_the_log_walks_an_index_from_its_oldest_end() {
     }
 }
 
-/// A file written before migration 0003 (schema version 2, status CHECK with an IN list) keeps
-/// every job and every count when a newer store opens it and rebuilds the jobs table; the
-/// rebuilt table has its indexes and counting triggers again, and its CHECK still refuses a
+/// A file written before migration 0003 (schema version 2, status CHECK with an IN list, counts
+/// kept by triggers of the schema) keeps every job and every count when a newer store opens it,
+/// rebuilds the jobs table (0003) and leaves the counting to the store (0004); the rebuilt table
+/// has its indexes again, the counts follow the store's writes, and the CHECK still refuses a
 /// status outside the seven.
 #[tokio::test]
 async fn rebuilding_the_jobs_table_keeps_every_job_count_index_and_rule() {
@@ -191,8 +192,16 @@ async fn rebuilding_the_jobs_table_keeps_every_job_count_index_and_rule() {
         let expected = statuses.iter().filter(|&&s| s == status).count() as u64;
         assert_eq!(counts.get(status), expected, "{status:?}");
     }
-    // The claim index and the counting triggers are back: the two queued jobs are claimed and
-    // the counts follow.
+    // No counting trigger is left in the schema (the store counts), the claim index is back:
+    // the two queued jobs are claimed and the counts follow.
+    let triggers: i64 = {
+        let mut conn = store.writer().lock("test").await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(triggers, 0);
     let claimed = store
         .claim(&ClaimRequest {
             worker_id: "w-new".to_owned(),

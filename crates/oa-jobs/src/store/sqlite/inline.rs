@@ -8,24 +8,36 @@
 //! on a rusqlite connection, under the store's writer lock (so one write of the process runs at
 //! a time, whichever connection makes it).
 //!
-//! An inline write never waits: the connection has no busy timeout. If it cannot be made at
-//! once and whole (another process holds the write lock, a batch would apply only in part, a
-//! constraint fails, anything), whatever it began is rolled back and the caller makes the same
-//! write through sqlx, which waits for the lock and reports each case as before. So the
-//! outcome of a write does not depend on which connection made it.
+//! An inline write never blocks the calling thread: the connection has no busy timeout. While
+//! another process holds the write lock, the store tries again every millisecond (sleeping,
+//! not blocking) for up to its busy timeout: SQLite's own busy handler would wait up to 100 ms
+//! between tries, and a process writing back to back (which inline writes let it do) would
+//! then hardly ever leave it a gap. If a write cannot be made whole for any other reason (a
+//! batch would apply only in part, a constraint fails, anything), whatever it began is rolled
+//! back and the caller makes the same write through sqlx, which reports each case as before.
+//! So the outcome of a write does not depend on which connection made it.
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, Row, ToSql, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row, ToSql, TransactionBehavior};
 
 use super::rows::{Columns, EncodedJob, JOB_COLUMN_COUNT, decode_job};
 use super::sql;
 use crate::error::Result;
 use crate::job::Job;
 use crate::status::JobStatus;
+
+/// Why an inline write was not made (nothing of it is left in the database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NotMade {
+    /// Another connection holds the write lock.
+    Busy,
+    /// Anything else: the same write through sqlx reports it.
+    Other,
+}
 
 /// The synchronous connection (see the module's documentation).
 #[derive(Debug)]
@@ -61,21 +73,25 @@ impl Inline {
         }
     }
 
-    /// Runs `write`; on any failure rolls back what it began and returns `None`.
-    fn run<T>(&self, write: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
+    /// Runs `write`; on any failure rolls back what it began and says why it was not made.
+    fn run<T>(&self, write: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, NotMade> {
         // The connection holds no state a panic could leave half-changed: an open transaction
         // is rolled back below or by the next failed write.
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         match write(&conn) {
-            Ok(value) => Some(value),
+            Ok(value) => Ok(value),
             Err(error) => {
                 if !conn.is_autocommit() {
                     // A rollback that fails leaves nothing to undo: the connection is in
                     // autocommit again either way.
                     conn.execute_batch("ROLLBACK").ok();
                 }
-                tracing::trace!(%error, "inline SQLite write not made; made through sqlx");
-                None
+                let busy = matches!(
+                    error.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                );
+                tracing::trace!(%error, busy, "inline SQLite write not made");
+                Err(if busy { NotMade::Busy } else { NotMade::Other })
             }
         }
     }
@@ -90,7 +106,7 @@ impl Inline {
         lease: i64,
         names: &str,
         limit: i64,
-    ) -> Option<Result<Vec<Job>>> {
+    ) -> Result<Result<Vec<Job>>, NotMade> {
         self.run(|conn| {
             let tx = begin(conn)?;
             let jobs = {
@@ -113,9 +129,9 @@ impl Inline {
         .map(|jobs| jobs.into_iter().collect())
     }
 
-    /// Inserts `jobs` in one transaction; `None` (nothing inserted) on any failure, a duplicate
-    /// id included.
-    pub(super) fn insert(&self, jobs: &[EncodedJob]) -> Option<()> {
+    /// Inserts `jobs` in one transaction; nothing is inserted on any failure, a duplicate id
+    /// included.
+    pub(super) fn insert(&self, jobs: &[EncodedJob]) -> Result<(), NotMade> {
         self.run(|conn| {
             let tx = begin(conn)?;
             let mut counts = Counts::default();
@@ -137,8 +153,8 @@ impl Inline {
 
     /// Writes each job over its stored row if the row still has the expected status (and,
     /// for a running or paused job, the same attempt), in one transaction, only if every one
-    /// applies; `None` (nothing written) otherwise.
-    pub(super) fn update(&self, jobs: &[(EncodedJob, JobStatus)]) -> Option<()> {
+    /// applies; nothing is written otherwise.
+    pub(super) fn update(&self, jobs: &[(EncodedJob, JobStatus)]) -> Result<(), NotMade> {
         self.run(|conn| {
             let tx = begin(conn)?;
             let mut counts = Counts::default();

@@ -131,6 +131,8 @@ struct Shared {
     writer: Writer,
     /// The hot writes' connection (a file only: an in-memory database has one connection).
     inline: Option<inline::Inline>,
+    /// How long a write waits for another process's write lock.
+    busy_timeout: std::time::Duration,
     readers: Readers,
     /// Wakes the log's followers in this process after a commit that logged events.
     appended: Arc<Notify>,
@@ -166,6 +168,27 @@ impl SqliteStore {
         &self.shared.writer
     }
 
+    /// Makes `write` on the inline connection (the caller holds the writer lock), trying again
+    /// every millisecond while another process holds SQLite's write lock, for up to the busy
+    /// timeout; `None` when the write is to be made through sqlx instead (no inline connection,
+    /// another failure, or the lock stayed taken).
+    async fn inline<T>(
+        &self,
+        mut write: impl FnMut(&inline::Inline) -> Result<T, inline::NotMade>,
+    ) -> Option<T> {
+        let inline = self.shared.inline.as_ref()?;
+        let deadline = tokio::time::Instant::now() + self.shared.busy_timeout;
+        loop {
+            match write(inline) {
+                Ok(value) => return Some(value),
+                Err(inline::NotMade::Busy) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Saves new jobs and logs `events` with them, in one transaction: all or nothing.
     async fn insert_jobs(&self, jobs: &[Job], events: &[oa_events::Event]) -> Result<()> {
         const OPERATION: &str = "insert_many";
@@ -181,8 +204,10 @@ impl SqliteStore {
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
         if !logs
-            && let Some(inline) = &self.shared.inline
-            && inline.insert(&encoded).is_some()
+            && self
+                .inline(|inline| inline.insert(&encoded))
+                .await
+                .is_some()
         {
             return Ok(());
         }
@@ -298,8 +323,10 @@ impl JobStore for SqliteStore {
     async fn insert(&self, job: &Job) -> Result<()> {
         let encoded = EncodedJob::new(job)?;
         let mut conn = self.writer().lock("insert").await?;
-        if let Some(inline) = &self.shared.inline
-            && inline.insert(std::slice::from_ref(&encoded)).is_some()
+        if self
+            .inline(|inline| inline.insert(std::slice::from_ref(&encoded)))
+            .await
+            .is_some()
         {
             return Ok(());
         }
@@ -350,17 +377,11 @@ impl JobStore for SqliteStore {
             return self.update_logged(update, encoded).await;
         }
         let mut conn = w.lock(OPERATION).await?;
-        let encoded = match &self.shared.inline {
-            Some(inline) => {
-                let one = [(encoded, update.expected)];
-                if inline.update(&one).is_some() {
-                    return Ok(());
-                }
-                let [(encoded, _)] = one;
-                encoded
-            }
-            None => encoded,
-        };
+        let one = [(encoded, update.expected)];
+        if self.inline(|inline| inline.update(&one)).await.is_some() {
+            return Ok(());
+        }
+        let [(encoded, _)] = one;
         let conn: &mut SqliteConnection = &mut conn;
         if write_job(w, conn, encoded, update.expected, OPERATION).await? {
             return Ok(());
@@ -379,10 +400,13 @@ impl JobStore for SqliteStore {
         }
         let w = self.writer();
         let mut conn = w.lock(OPERATION).await?;
-        if let Some(inline) = &self.shared.inline
+        if self.shared.inline.is_some()
             && updates.iter().all(|update| update.events.is_empty())
             && let Some(pending) = inline_batch(updates)
-            && inline.update(&pending).is_some()
+            && self
+                .inline(|inline| inline.update(&pending))
+                .await
+                .is_some()
         {
             return Ok(updates.iter().map(|_| Ok(())).collect());
         }
@@ -520,9 +544,11 @@ impl JobStore for SqliteStore {
         }
         let rows = {
             let mut conn = self.writer().lock("claim").await?;
-            if let Some(inline) = &self.shared.inline
-                && let Some(claimed) =
+            if let Some(claimed) = self
+                .inline(|inline| {
                     inline.claim(statement, now, &request.worker_id, lease, &names, limit)
+                })
+                .await
             {
                 let mut jobs = claimed?;
                 sort_in_claim_order(&mut jobs);

@@ -268,6 +268,7 @@ impl SqliteStoreOptions {
                     shared: Arc::new(Shared {
                         writer,
                         inline,
+                        busy_timeout: self.busy_timeout,
                         readers: Readers::Pool(pool),
                         appended: Arc::new(Notify::new()),
                     }),
@@ -280,6 +281,7 @@ impl SqliteStoreOptions {
             shared: Arc::new(Shared {
                 writer,
                 inline: None,
+                busy_timeout: self.busy_timeout,
                 readers,
                 appended: Arc::new(Notify::new()),
             }),

@@ -29,6 +29,7 @@ fn end_to_end(c: &mut Criterion) {
     for mode in [
         Mode::Memory,
         Mode::SqliteBatched,
+        Mode::SqliteSingleClaim,
         Mode::SqliteSingle,
         Mode::SqliteBatchedLogged,
     ] {

@@ -34,6 +34,7 @@ fn main() {
     for mode in [
         Mode::Memory,
         Mode::SqliteBatched,
+        Mode::SqliteSingleClaim,
         Mode::SqliteSingle,
         Mode::SqliteBatchedLogged,
     ] {
@@ -43,7 +44,7 @@ fn main() {
         {
             continue;
         }
-        let per_mode = if matches!(mode, Mode::SqliteSingle) {
+        let per_mode = if matches!(mode, Mode::SqliteSingle | Mode::SqliteSingleClaim) {
             jobs / 4
         } else {
             jobs

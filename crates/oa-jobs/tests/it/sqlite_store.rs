@@ -446,3 +446,34 @@ async fn a_batch_with_a_stale_update_reports_each_update_on_a_file() {
     assert_eq!(counts.get(JobStatus::Completed), 2);
     assert_eq!(counts.get(JobStatus::Running), 1);
 }
+
+/// The writes made on the calling task never checkpoint (a checkpoint would stall them): the
+/// store's checkpointer copies the log into the database file in the background soon after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_copied_into_the_database_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
+    let before = size();
+    let jobs: Vec<Job> = (0..5000).map(|i| queued(&format!("e{i:05}"))).collect();
+    store.insert_many(&jobs).await.unwrap();
+    let mut waited = std::time::Duration::ZERO;
+    while size() < before + 1_000_000 && waited < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        waited += std::time::Duration::from_millis(20);
+    }
+    assert!(
+        size() >= before + 1_000_000,
+        "the database file is still {} bytes after {waited:?}",
+        size()
+    );
+    assert_eq!(
+        store
+            .count_by_status()
+            .await
+            .unwrap()
+            .get(JobStatus::Queued),
+        5000
+    );
+}

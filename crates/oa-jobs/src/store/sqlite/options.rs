@@ -8,6 +8,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Connection, SqlSafeStr};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::connection::{Readers, Writer};
 use super::inline::Inline;
@@ -264,10 +265,15 @@ impl SqliteStoreOptions {
                     .await
                     .map_err(Error::database("open"))?;
                 let inline = Inline::open(path, self.synchronous.pragma_value(), WRITER_CACHE_KIB);
+                let checkpoints = CancellationToken::new();
+                if let Some(inline) = &inline {
+                    inline.start_checkpoints(pool.clone(), checkpoints.clone());
+                }
                 return Ok(SqliteStore {
                     shared: Arc::new(Shared {
                         writer,
                         inline,
+                        checkpoints,
                         busy_timeout: self.busy_timeout,
                         readers: Readers::Pool(pool),
                         appended: Arc::new(Notify::new()),
@@ -281,6 +287,7 @@ impl SqliteStoreOptions {
             shared: Arc::new(Shared {
                 writer,
                 inline: None,
+                checkpoints: CancellationToken::new(),
                 busy_timeout: self.busy_timeout,
                 readers,
                 appended: Arc::new(Notify::new()),

@@ -180,15 +180,7 @@ async fn rebuilding_the_jobs_table_keeps_every_job_count_index_and_rule() {
         assert_eq!(store.get(&job.id).await.unwrap().as_ref(), Some(job));
     }
     let counts = store.count_by_status().await.unwrap();
-    for status in [
-        JobStatus::Created,
-        JobStatus::Queued,
-        JobStatus::Running,
-        JobStatus::Paused,
-        JobStatus::Completed,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ] {
+    for status in JobStatus::ALL {
         let expected = statuses.iter().filter(|&&s| s == status).count() as u64;
         assert_eq!(counts.get(status), expected, "{status:?}");
     }

@@ -46,7 +46,8 @@ pub(super) enum NotMade {
 #[derive(Debug)]
 pub(super) struct Inline {
     conn: Mutex<Connection>,
-    /// Woken after each write: the checkpointer copies the log into the database then.
+    /// Woken after each commit that wrote something (a claim that found nothing did not):
+    /// the checkpointer copies the log into the database then.
     committed: Arc<Notify>,
 }
 
@@ -90,10 +91,7 @@ impl Inline {
         // is rolled back below or by the next failed write.
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         match write(&conn) {
-            Ok(value) => {
-                self.committed.notify_one();
-                Ok(value)
-            }
+            Ok(value) => Ok(value),
             Err(error) => {
                 if !conn.is_autocommit() {
                     // A rollback that fails leaves nothing to undo: the connection is in
@@ -137,6 +135,9 @@ impl Inline {
             counts.moved(JobStatus::Queued, JobStatus::Running, jobs.len());
             counts.apply(&tx)?;
             tx.commit()?;
+            if !jobs.is_empty() {
+                self.committed.notify_one();
+            }
             Ok(jobs)
         })
         // Claimed and committed: a row that does not decode is reported, as through sqlx.
@@ -161,7 +162,9 @@ impl Inline {
                 }
             }
             counts.apply(&tx)?;
-            tx.commit()
+            tx.commit()?;
+            self.committed.notify_one();
+            Ok(())
         })
     }
 
@@ -184,7 +187,9 @@ impl Inline {
                     all_applied(update.execute(values.as_slice())?, 1)?;
                 }
                 counts.apply(&tx)?;
-                return tx.commit();
+                tx.commit()?;
+                self.committed.notify_one();
+                return Ok(());
             }
             let mut rest = jobs;
             for size in sql::chunks(jobs.len()) {
@@ -202,7 +207,9 @@ impl Inline {
                 all_applied(update.execute(values.as_slice())?, size)?;
             }
             counts.apply(&tx)?;
-            tx.commit()
+            tx.commit()?;
+            self.committed.notify_one();
+            Ok(())
         })
     }
 }

@@ -11,6 +11,12 @@ use oa_jobs::{JobContext, JobError, JobManager, JobStore, NewJob};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+/// How many jobs each `create_many` of a run creates. Smaller batches let claims and commits
+/// interleave with the inserts (an SQLite insert of 1,000 jobs holds the write lock for about
+/// 3 ms): with 250 instead of 1,000, SQLite batched measured 8 – 15 % more in alternating runs
+/// (2026-11-28), the memory store the same within noise.
+const CREATE_BATCH: u64 = 250;
+
 /// How the engine is set up for a run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Mode {
@@ -136,7 +142,7 @@ impl Engine {
         let start = Instant::now();
         let mut left = jobs;
         while left > 0 {
-            let n = left.min(1000);
+            let n = left.min(CREATE_BATCH);
             let batch = (0..n).map(|_| NewJob::new("noop")).collect();
             self.manager.create_many(batch).await.unwrap();
             left -= n;

@@ -297,6 +297,12 @@ impl JobStore for TimedStore {
     ) -> oa_jobs::Result<Vec<oa_jobs::Result<()>>> {
         self.inner.update_many(updates).await
     }
+    async fn finish_attempts(
+        &self,
+        updates: &[JobUpdate],
+    ) -> oa_jobs::Result<Vec<oa_jobs::Result<()>>> {
+        self.inner.finish_attempts(updates).await
+    }
     async fn delete(&self, job_id: &str) -> oa_jobs::Result<bool> {
         self.inner.delete(job_id).await
     }

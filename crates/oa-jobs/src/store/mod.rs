@@ -78,6 +78,15 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// for each, in order). The outer error is for the transaction itself.
     async fn update_many(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>>;
 
+    /// [`update_many`](Self::update_many) for the ends of attempts, as a worker's commit writer
+    /// records them: each job differs from the stored one only in the fields an attempt's end
+    /// changes (`status`, `progress`, `attempt`, `result`, `error`, `worker_id`, `queued_at`,
+    /// `started_at`, `finished_at`, `updated_at`, `lease_expires_at`), so a store may write
+    /// only those. The default writes whole jobs.
+    async fn finish_attempts(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
+        self.update_many(updates).await
+    }
+
     /// Deletes a job whatever its status; `false` when there was none.
     async fn delete(&self, job_id: &str) -> Result<bool>;
 

@@ -147,7 +147,7 @@ async fn write(
                 Err(error @ Error::Database { .. }) => Err(error),
                 other => Ok(vec![other]),
             },
-            many => shared.store.update_many(many).await,
+            many => shared.store.finish_attempts(many).await,
         };
         match result {
             Err(error) if matches!(error, Error::Database { .. }) || attempt < ATTEMPTS => {

@@ -477,3 +477,76 @@ async fn the_log_is_copied_into_the_database_in_the_background() {
         5000
     );
 }
+
+/// The ends of attempts written as a worker's commit writer writes them (`finish_attempts`:
+/// only the columns an attempt's end changes) read back equal to the jobs given, whatever the
+/// outcome; a batch with a stale update is reported update by update.
+#[tokio::test]
+async fn finished_attempts_read_back_whole_and_a_stale_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut jobs: Vec<Job> = (0..5).map(|i| queued(&format!("f{i}"))).collect();
+    jobs[0].tags = vec!["kept".to_owned()];
+    jobs[0].metadata.insert("k".to_owned(), json!("v"));
+    jobs[1].max_retries = 0;
+    store.insert_many(&jobs).await.unwrap();
+    let claimed = store.claim(&claim("w", 5)).await.unwrap();
+    let mut ended = Vec::new();
+    for job in &claimed {
+        let mut next = job.clone();
+        match job.id.as_str() {
+            "f0" | "f4" => next.complete(json!({"n": 1.5}), at(2)).unwrap(),
+            "f1" => {
+                // No retries left: failed for good.
+                assert!(
+                    next.fail_attempt(oa_jobs::JobError::new("boom", "x"), at(2))
+                        .unwrap()
+                        .is_none()
+                );
+            }
+            "f2" => {
+                // Back to the queue for a later attempt.
+                assert!(
+                    next.fail_attempt(oa_jobs::JobError::new("flaky", "y"), at(2))
+                        .unwrap()
+                        .is_some()
+                );
+            }
+            _ => next.complete(json!(null), at(2)).unwrap(),
+        }
+        ended.push(next);
+    }
+    let updates: Vec<JobUpdate> = ended
+        .iter()
+        .map(|job| JobUpdate::new(job.clone(), JobStatus::Running))
+        .collect();
+    let results = store.finish_attempts(&updates).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for job in &ended {
+        assert_eq!(store.get(&job.id).await.unwrap().as_ref(), Some(job));
+    }
+    assert_counts_match_the_rows(&store, &path).await;
+
+    // Again: the first is stale now (no longer running), the second applies.
+    let later = ClaimRequest {
+        now: at(1000),
+        lease_until: at(1030),
+        ..claim("w", 1)
+    };
+    let mut again = store.claim(&later).await.unwrap();
+    let retried = again.pop().unwrap();
+    assert_eq!(retried.id, "f2");
+    let mut done = retried.clone();
+    done.complete(json!(2), at(1001)).unwrap();
+    let results = store
+        .finish_attempts(&[
+            JobUpdate::new(ended[0].clone(), JobStatus::Running),
+            JobUpdate::new(done.clone(), JobStatus::Running),
+        ])
+        .await
+        .unwrap();
+    assert!(results[0].is_err() && results[1].is_ok(), "{results:?}");
+    assert_eq!(store.get("f2").await.unwrap(), Some(done));
+    assert_counts_match_the_rows(&store, &path).await;
+}

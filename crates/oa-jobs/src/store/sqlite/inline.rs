@@ -27,7 +27,9 @@ use sqlx::SqlitePool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::rows::{Columns, EncodedJob, JOB_COLUMN_COUNT, decode_job};
+use super::rows::{
+    Columns, EncodedJob, EncodedOutcome, JOB_COLUMN_COUNT, OUTCOME_COLUMN_NAMES, decode_job,
+};
 use super::sql;
 use crate::error::Result;
 use crate::job::Job;
@@ -241,6 +243,37 @@ impl Counts {
 }
 
 impl Inline {
+    /// Writes the ends of attempts ([`sql::finish_jobs`]), in one transaction, only if every
+    /// one applies; nothing is written otherwise.
+    pub(super) fn finish(&self, outcomes: &[(EncodedOutcome, JobStatus)]) -> Result<(), NotMade> {
+        self.run(|conn| {
+            let tx = begin(conn)?;
+            let mut counts = Counts::default();
+            for (outcome, expected) in outcomes {
+                counts.moved(*expected, outcome.status(), 1);
+            }
+            let mut rest = outcomes;
+            for size in sql::chunks(outcomes.len()) {
+                let (chunk, tail) = rest.split_at(size);
+                rest = tail;
+                let expected: Vec<&'static str> =
+                    chunk.iter().map(|(_, status)| status.as_str()).collect();
+                let mut values: Vec<&dyn ToSql> =
+                    Vec::with_capacity(chunk.len() * (OUTCOME_COLUMN_NAMES.len() + 1));
+                for ((outcome, _), expected) in chunk.iter().zip(&expected) {
+                    values.extend(outcome.values());
+                    values.push(expected);
+                }
+                let mut finish = tx.prepare_cached(sql::finish_jobs(size))?;
+                all_applied(finish.execute(values.as_slice())?, size)?;
+            }
+            counts.apply(&tx)?;
+            tx.commit()?;
+            self.committed.notify_one();
+            Ok(())
+        })
+    }
+
     /// Starts the checkpointer of this connection's writes, which runs until `stop`.
     pub(super) fn start_checkpoints(&self, pool: SqlitePool, stop: CancellationToken) {
         tokio::spawn(checkpoint(pool, Arc::clone(&self.committed), stop));

@@ -33,7 +33,9 @@ use self::ops::{
     to_json_array, update_distinct, worker_state, write_job,
 };
 pub use self::options::{SqliteStoreOptions, SqliteSynchronous};
-use self::rows::{EncodedJob, bound_time, decode_job, decode_time, decode_worker, encode_time};
+use self::rows::{
+    EncodedJob, EncodedOutcome, bound_time, decode_job, decode_time, decode_worker, encode_time,
+};
 use super::shared::EncodedEvent;
 use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
@@ -98,6 +100,10 @@ use crate::status::JobStatus;
 ///   batch update returns no rows: when fewer rows changed than updates were sent (a conflict, a
 ///   missing job), the transaction is rolled back and the updates are applied one by one, each
 ///   with its own result.
+/// - **The ends of attempts write 11 columns.** [`JobStore::finish_attempts`] (a worker's
+///   group commit) writes only the columns an attempt's end changes, so the unchanged payload,
+///   tags, metadata and retry policy are neither encoded again nor bound: 5 – 10 % of the
+///   batched throughput.
 /// - **Checkpoints run in the background.** The hot writes' connection never checkpoints (a
 ///   checkpoint copies the log into the database and syncs it, stalling the write that makes
 ///   it: a third of the time of a run of one-job claims). After its commits, a task of the
@@ -331,6 +337,16 @@ fn inline_batch(updates: &[JobUpdate]) -> Option<Vec<(EncodedJob, JobStatus)>> {
     (plan.pending.len() == updates.len()).then_some(plan.pending)
 }
 
+/// [`inline_batch`] for the ends of attempts: only the fields an attempt's end changes.
+fn inline_outcomes(updates: &[JobUpdate]) -> Option<Vec<(EncodedOutcome, JobStatus)>> {
+    let mut ids = HashSet::with_capacity(updates.len());
+    if !updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
+        return None;
+    }
+    let plan = super::shared::plan_batch(updates, EncodedOutcome::new);
+    (plan.pending.len() == updates.len()).then_some(plan.pending)
+}
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn insert(&self, job: &Job) -> Result<()> {
@@ -451,6 +467,24 @@ impl JobStore for SqliteStore {
             self.logged();
         }
         Ok(results)
+    }
+
+    async fn finish_attempts(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
+        if self.shared.inline.is_some()
+            && updates.iter().all(|update| update.events.is_empty())
+            && let Some(outcomes) = inline_outcomes(updates)
+        {
+            let made = {
+                let _writer = self.writer().lock("finish_attempts").await?;
+                self.inline(|inline| inline.finish(&outcomes)).await
+            };
+            if made.is_some() {
+                return Ok(updates.iter().map(|_| Ok(())).collect());
+            }
+        }
+        // Not made (nothing written): the same updates, whole, through `update_many`, which
+        // reports each one.
+        self.update_many(updates).await
     }
 
     async fn delete(&self, job_id: &str) -> Result<bool> {

@@ -265,6 +265,104 @@ impl EncodedJob {
     }
 }
 
+/// The columns an attempt's end changes ([`JobStore::finish_attempts`]), in the order
+/// [`EncodedOutcome::values`] gives them, the id first.
+///
+/// [`JobStore::finish_attempts`]: crate::JobStore::finish_attempts
+pub(super) const OUTCOME_COLUMN_NAMES: [&str; 12] = [
+    "id",
+    "status",
+    "progress",
+    "attempt",
+    "result",
+    "error",
+    "worker_id",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+    "lease_expires_at",
+];
+
+/// The values of [`OUTCOME_COLUMN_NAMES`] for one job, ready to bind.
+#[derive(Debug)]
+pub(super) struct EncodedOutcome {
+    id: String,
+    status: &'static str,
+    job_status: JobStatus,
+    progress: f64,
+    attempt: i64,
+    result: Option<String>,
+    error: Option<String>,
+    worker_id: Option<String>,
+    queued_at: Option<i64>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    updated_at: i64,
+    lease_expires_at: Option<i64>,
+}
+
+impl EncodedOutcome {
+    /// Encodes the fields of `job` an attempt's end changes.
+    ///
+    /// # Errors
+    /// As [`EncodedJob::new`] for these fields.
+    pub(super) fn new(job: &Job) -> Result<Self> {
+        if job.progress.is_nan() {
+            return Err(Error::InvalidArgument {
+                field: "progress",
+                message: "NaN cannot be stored".to_owned(),
+            });
+        }
+        Ok(Self {
+            id: job.id.clone(),
+            status: job.status.as_str(),
+            job_status: job.status,
+            progress: job.progress,
+            attempt: i64::from(job.attempt),
+            result: job
+                .result
+                .as_ref()
+                .map(|r| to_json("result", r))
+                .transpose()?,
+            error: job
+                .error
+                .as_ref()
+                .map(|e| to_json("error", e))
+                .transpose()?,
+            worker_id: job.worker_id.clone(),
+            queued_at: encode_opt_time("queued_at", job.queued_at)?,
+            started_at: encode_opt_time("started_at", job.started_at)?,
+            finished_at: encode_opt_time("finished_at", job.finished_at)?,
+            updated_at: encode_time("updated_at", job.updated_at)?,
+            lease_expires_at: encode_opt_time("lease_expires_at", job.lease_expires_at)?,
+        })
+    }
+
+    /// The job's new status.
+    pub(super) const fn status(&self) -> JobStatus {
+        self.job_status
+    }
+
+    /// The values, in the order of [`OUTCOME_COLUMN_NAMES`].
+    pub(super) fn values(&self) -> [&dyn rusqlite::ToSql; 12] {
+        [
+            &self.id,
+            &self.status,
+            &self.progress,
+            &self.attempt,
+            &self.result,
+            &self.error,
+            &self.worker_id,
+            &self.queued_at,
+            &self.started_at,
+            &self.finished_at,
+            &self.updated_at,
+            &self.lease_expires_at,
+        ]
+    }
+}
+
 /// Typed access to the columns of one row, for the two kinds of rows the store reads: sqlx's
 /// (every read) and rusqlite's (the writes made on the calling task, see `inline`). `None` is
 /// SQL NULL; an error is a value of another type.

@@ -8,7 +8,9 @@
 
 use std::sync::OnceLock;
 
-use super::rows::{JOB_COLUMN_COUNT, JOB_COLUMN_NAMES, job_columns, worker_columns};
+use super::rows::{
+    JOB_COLUMN_COUNT, JOB_COLUMN_NAMES, OUTCOME_COLUMN_NAMES, job_columns, worker_columns,
+};
 
 /// The largest chunk of a batched statement: 512 rows × 23 values stays well below SQLite's
 /// limit of 32,766 bound values per statement.
@@ -103,6 +105,28 @@ pub(super) fn update_jobs(size: usize) -> &'static str {
              AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)",
             job_columns!(),
             rows_of(&placeholders(JOB_COLUMN_COUNT + 1), size),
+            set.join(", ")
+        )
+    })
+}
+
+/// [`update_jobs`] for the ends of attempts (`JobStore::finish_attempts`): writes only the
+/// columns of [`OUTCOME_COLUMN_NAMES`]. The values of each job: those columns (as
+/// `EncodedOutcome::values` gives them), then the expected status.
+pub(super) fn finish_jobs(size: usize) -> &'static str {
+    static CACHE: [OnceLock<String>; CHUNK_SIZES] = [const { OnceLock::new() }; CHUNK_SIZES];
+    cached(&CACHE, size, |size| {
+        let set: Vec<String> = OUTCOME_COLUMN_NAMES[1..]
+            .iter()
+            .map(|column| format!("{column} = u.{column}"))
+            .collect();
+        format!(
+            "WITH u({}, expected) AS (VALUES {}) \
+             UPDATE jobs SET {} FROM u \
+             WHERE jobs.id = u.id AND jobs.status = u.expected \
+             AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)",
+            OUTCOME_COLUMN_NAMES.join(", "),
+            rows_of(&placeholders(OUTCOME_COLUMN_NAMES.len() + 1), size),
             set.join(", ")
         )
     })

@@ -170,42 +170,27 @@ impl Inline {
         })
     }
 
-    /// Writes each job over its stored row if the row still has the expected status (and,
-    /// for a running or paused job, the same attempt), in one transaction, only if every one
-    /// applies; nothing is written otherwise.
-    pub(super) fn update(&self, jobs: &[(EncodedJob, JobStatus)]) -> Result<(), NotMade> {
+    /// Writes each row of `rows` (whole jobs, or the ends of attempts) over the stored job if
+    /// that job still has the expected status (and, for a running or paused job, the same
+    /// attempt), in one transaction, only if every one applies; nothing is written otherwise.
+    pub(super) fn update<E: Batched>(&self, rows: &[(E, JobStatus)]) -> Result<(), NotMade> {
         self.run(|conn| {
             let tx = begin(conn)?;
             let mut counts = Counts::default();
-            for (job, expected) in jobs {
-                counts.moved(*expected, job.status(), 1);
-            }
-            if let [(job, expected)] = jobs {
-                {
-                    let mut update = tx.prepare_cached(sql::UPDATE_JOB)?;
-                    let mut values: Vec<&dyn ToSql> = job.values().to_vec();
-                    let expected = expected.as_str();
-                    values.push(&expected);
-                    all_applied(update.execute(values.as_slice())?, 1)?;
-                }
-                counts.apply(&tx)?;
-                tx.commit()?;
-                self.committed.notify_one();
-                return Ok(());
-            }
-            let mut rest = jobs;
-            for size in sql::chunks(jobs.len()) {
+            let mut rest = rows;
+            for size in sql::chunks(rows.len()) {
                 let (chunk, tail) = rest.split_at(size);
                 rest = tail;
                 let expected: Vec<&'static str> =
                     chunk.iter().map(|(_, status)| status.as_str()).collect();
                 let mut values: Vec<&dyn ToSql> =
-                    Vec::with_capacity(chunk.len() * (JOB_COLUMN_COUNT + 1));
-                for ((job, _), expected) in chunk.iter().zip(&expected) {
-                    values.extend(job.values());
+                    Vec::with_capacity(chunk.len() * (E::COLUMNS + 1));
+                for ((row, from), expected) in chunk.iter().zip(&expected) {
+                    row.push_values(&mut values);
                     values.push(expected);
+                    counts.moved(*from, row.status(), 1);
                 }
-                let mut update = tx.prepare_cached(sql::update_jobs(size))?;
+                let mut update = tx.prepare_cached(E::statement(size))?;
                 all_applied(update.execute(values.as_slice())?, size)?;
             }
             counts.apply(&tx)?;
@@ -213,6 +198,54 @@ impl Inline {
             self.committed.notify_one();
             Ok(())
         })
+    }
+}
+
+/// What [`Inline::update`] writes per job: its values, the id first, as its statement binds
+/// them (followed by the expected status), and its new status.
+pub(super) trait Batched {
+    /// How many values [`push_values`](Self::push_values) pushes.
+    const COLUMNS: usize;
+    /// The statement writing `size` rows.
+    fn statement(size: usize) -> &'static str;
+    fn push_values<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>);
+    fn status(&self) -> JobStatus;
+}
+
+impl Batched for EncodedJob {
+    const COLUMNS: usize = JOB_COLUMN_COUNT;
+
+    fn statement(size: usize) -> &'static str {
+        // One job: the plain `UPDATE … WHERE id = ?1` (same values), without the `VALUES` table.
+        if size == 1 {
+            sql::UPDATE_JOB
+        } else {
+            sql::update_jobs(size)
+        }
+    }
+
+    fn push_values<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>) {
+        values.extend(self.values());
+    }
+
+    fn status(&self) -> JobStatus {
+        Self::status(self)
+    }
+}
+
+impl Batched for EncodedOutcome {
+    const COLUMNS: usize = OUTCOME_COLUMN_NAMES.len();
+
+    fn statement(size: usize) -> &'static str {
+        sql::finish_jobs(size)
+    }
+
+    fn push_values<'a>(&'a self, values: &mut Vec<&'a dyn ToSql>) {
+        values.extend(self.values());
+    }
+
+    fn status(&self) -> JobStatus {
+        Self::status(self)
     }
 }
 
@@ -243,37 +276,6 @@ impl Counts {
 }
 
 impl Inline {
-    /// Writes the ends of attempts ([`sql::finish_jobs`]), in one transaction, only if every
-    /// one applies; nothing is written otherwise.
-    pub(super) fn finish(&self, outcomes: &[(EncodedOutcome, JobStatus)]) -> Result<(), NotMade> {
-        self.run(|conn| {
-            let tx = begin(conn)?;
-            let mut counts = Counts::default();
-            for (outcome, expected) in outcomes {
-                counts.moved(*expected, outcome.status(), 1);
-            }
-            let mut rest = outcomes;
-            for size in sql::chunks(outcomes.len()) {
-                let (chunk, tail) = rest.split_at(size);
-                rest = tail;
-                let expected: Vec<&'static str> =
-                    chunk.iter().map(|(_, status)| status.as_str()).collect();
-                let mut values: Vec<&dyn ToSql> =
-                    Vec::with_capacity(chunk.len() * (OUTCOME_COLUMN_NAMES.len() + 1));
-                for ((outcome, _), expected) in chunk.iter().zip(&expected) {
-                    values.extend(outcome.values());
-                    values.push(expected);
-                }
-                let mut finish = tx.prepare_cached(sql::finish_jobs(size))?;
-                all_applied(finish.execute(values.as_slice())?, size)?;
-            }
-            counts.apply(&tx)?;
-            tx.commit()?;
-            self.committed.notify_one();
-            Ok(())
-        })
-    }
-
     /// Starts the checkpointer of this connection's writes, which runs until `stop`.
     pub(super) fn start_checkpoints(&self, pool: SqlitePool, stop: CancellationToken) {
         tokio::spawn(checkpoint(pool, Arc::clone(&self.committed), stop));

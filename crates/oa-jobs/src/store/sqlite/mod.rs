@@ -325,25 +325,19 @@ impl SqliteStore {
     }
 }
 
-/// The updates of a batch as the inline connection writes them: every one allowed by the state
+/// The updates of a batch as the inline connection writes them, each encoded with `encode`
+/// (whole jobs, or only what an attempt's end changes): every one allowed by the state
 /// machine, encodable, and for a distinct job; `None` otherwise (the batch goes through sqlx,
 /// which reports each update on its own).
-fn inline_batch(updates: &[JobUpdate]) -> Option<Vec<(EncodedJob, JobStatus)>> {
+fn inline_batch<E>(
+    updates: &[JobUpdate],
+    encode: fn(&Job) -> Result<E>,
+) -> Option<Vec<(E, JobStatus)>> {
     let mut ids = HashSet::with_capacity(updates.len());
     if !updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
         return None;
     }
-    let plan = super::shared::plan_batch(updates, EncodedJob::new);
-    (plan.pending.len() == updates.len()).then_some(plan.pending)
-}
-
-/// [`inline_batch`] for the ends of attempts: only the fields an attempt's end changes.
-fn inline_outcomes(updates: &[JobUpdate]) -> Option<Vec<(EncodedOutcome, JobStatus)>> {
-    let mut ids = HashSet::with_capacity(updates.len());
-    if !updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
-        return None;
-    }
-    let plan = super::shared::plan_batch(updates, EncodedOutcome::new);
+    let plan = super::shared::plan_batch(updates, encode);
     (plan.pending.len() == updates.len()).then_some(plan.pending)
 }
 
@@ -431,7 +425,7 @@ impl JobStore for SqliteStore {
         let mut conn = w.lock(OPERATION).await?;
         if self.shared.inline.is_some()
             && updates.iter().all(|update| update.events.is_empty())
-            && let Some(pending) = inline_batch(updates)
+            && let Some(pending) = inline_batch(updates, EncodedJob::new)
             && self
                 .inline(|inline| inline.update(&pending))
                 .await
@@ -472,11 +466,11 @@ impl JobStore for SqliteStore {
     async fn finish_attempts(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
         if self.shared.inline.is_some()
             && updates.iter().all(|update| update.events.is_empty())
-            && let Some(outcomes) = inline_outcomes(updates)
+            && let Some(outcomes) = inline_batch(updates, EncodedOutcome::new)
         {
             let made = {
                 let _writer = self.writer().lock("finish_attempts").await?;
-                self.inline(|inline| inline.finish(&outcomes)).await
+                self.inline(|inline| inline.update(&outcomes)).await
             };
             if made.is_some() {
                 return Ok(updates.iter().map(|_| Ok(())).collect());

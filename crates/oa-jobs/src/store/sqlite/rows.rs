@@ -115,32 +115,21 @@ fn to_json<T: serde::Serialize>(field: &'static str, value: &T) -> Result<String
     })
 }
 
-/// The column values of a job, ready to bind (encoding can fail, binding cannot).
+/// The column values of a job, ready to bind (encoding can fail, binding cannot): those an
+/// attempt's end changes ([`EncodedOutcome`]) and the others.
 #[derive(Debug)]
 pub(super) struct EncodedJob {
-    id: String,
+    outcome: EncodedOutcome,
     name: String,
     description: Option<String>,
     payload: String,
-    status: &'static str,
-    job_status: JobStatus,
     priority: i64,
     tags: String,
     metadata: String,
     max_retries: i64,
     retry_policy: String,
     timeout_ns: Option<i64>,
-    progress: f64,
-    attempt: i64,
-    result: Option<String>,
-    error: Option<String>,
-    worker_id: Option<String>,
     created_at: i64,
-    queued_at: Option<i64>,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-    updated_at: i64,
-    lease_expires_at: Option<i64>,
 }
 
 impl EncodedJob {
@@ -159,108 +148,81 @@ impl EncodedJob {
                 })
             })
             .transpose()?;
-        if job.progress.is_nan() {
-            // SQLite stores NaN as NULL, which would not read back.
-            return Err(Error::InvalidArgument {
-                field: "progress",
-                message: "NaN cannot be stored".to_owned(),
-            });
-        }
         Ok(Self {
-            id: job.id.clone(),
+            outcome: EncodedOutcome::new(job)?,
             name: job.name.clone(),
             description: job.description.clone(),
             payload: to_json("payload", &job.payload)?,
-            status: job.status.as_str(),
-            job_status: job.status,
             priority: job.priority.rank(),
             tags: to_json("tags", &job.tags)?,
             metadata: to_json("metadata", &job.metadata)?,
             max_retries: i64::from(job.max_retries),
             retry_policy: to_json("retry_policy", &job.retry_policy)?,
             timeout_ns,
-            progress: job.progress,
-            attempt: i64::from(job.attempt),
-            result: job
-                .result
-                .as_ref()
-                .map(|r| to_json("result", r))
-                .transpose()?,
-            error: job
-                .error
-                .as_ref()
-                .map(|e| to_json("error", e))
-                .transpose()?,
-            worker_id: job.worker_id.clone(),
             created_at: encode_time("created_at", job.created_at)?,
-            queued_at: encode_opt_time("queued_at", job.queued_at)?,
-            started_at: encode_opt_time("started_at", job.started_at)?,
-            finished_at: encode_opt_time("finished_at", job.finished_at)?,
-            updated_at: encode_time("updated_at", job.updated_at)?,
-            lease_expires_at: encode_opt_time("lease_expires_at", job.lease_expires_at)?,
         })
     }
 
     /// Binds the [`JOB_COLUMN_COUNT`] values, in the order of [`job_columns!`].
     pub(super) fn bind(self, query: Query) -> Query {
+        let o = self.outcome;
         query
-            .bind(self.id)
+            .bind(o.id)
             .bind(self.name)
             .bind(self.description)
             .bind(self.payload)
-            .bind(self.status)
+            .bind(o.status)
             .bind(self.priority)
             .bind(self.tags)
             .bind(self.metadata)
             .bind(self.max_retries)
             .bind(self.retry_policy)
             .bind(self.timeout_ns)
-            .bind(self.progress)
-            .bind(self.attempt)
-            .bind(self.result)
-            .bind(self.error)
-            .bind(self.worker_id)
+            .bind(o.progress)
+            .bind(o.attempt)
+            .bind(o.result)
+            .bind(o.error)
+            .bind(o.worker_id)
             .bind(self.created_at)
-            .bind(self.queued_at)
-            .bind(self.started_at)
-            .bind(self.finished_at)
-            .bind(self.updated_at)
-            .bind(self.lease_expires_at)
+            .bind(o.queued_at)
+            .bind(o.started_at)
+            .bind(o.finished_at)
+            .bind(o.updated_at)
+            .bind(o.lease_expires_at)
     }
-}
 
-impl EncodedJob {
     /// The job's status.
     pub(super) const fn status(&self) -> JobStatus {
-        self.job_status
+        self.outcome.status()
     }
 
     /// The [`JOB_COLUMN_COUNT`] values for a rusqlite statement, in the order of
     /// [`job_columns!`] (as [`bind`](Self::bind) binds them for sqlx).
     pub(super) fn values(&self) -> [&dyn rusqlite::ToSql; JOB_COLUMN_COUNT] {
+        let o = &self.outcome;
         [
-            &self.id,
+            &o.id,
             &self.name,
             &self.description,
             &self.payload,
-            &self.status,
+            &o.status,
             &self.priority,
             &self.tags,
             &self.metadata,
             &self.max_retries,
             &self.retry_policy,
             &self.timeout_ns,
-            &self.progress,
-            &self.attempt,
-            &self.result,
-            &self.error,
-            &self.worker_id,
+            &o.progress,
+            &o.attempt,
+            &o.result,
+            &o.error,
+            &o.worker_id,
             &self.created_at,
-            &self.queued_at,
-            &self.started_at,
-            &self.finished_at,
-            &self.updated_at,
-            &self.lease_expires_at,
+            &o.queued_at,
+            &o.started_at,
+            &o.finished_at,
+            &o.updated_at,
+            &o.lease_expires_at,
         ]
     }
 }
@@ -309,6 +271,7 @@ impl EncodedOutcome {
     /// As [`EncodedJob::new`] for these fields.
     pub(super) fn new(job: &Job) -> Result<Self> {
         if job.progress.is_nan() {
+            // SQLite stores NaN as NULL, which would not read back.
             return Err(Error::InvalidArgument {
                 field: "progress",
                 message: "NaN cannot be stored".to_owned(),

@@ -94,19 +94,7 @@ pub(super) fn insert_jobs(size: usize) -> &'static str {
 pub(super) fn update_jobs(size: usize) -> &'static str {
     static CACHE: [OnceLock<String>; CHUNK_SIZES] = [const { OnceLock::new() }; CHUNK_SIZES];
     cached(&CACHE, size, |size| {
-        let set: Vec<String> = JOB_COLUMN_NAMES[1..]
-            .iter()
-            .map(|column| format!("{column} = u.{column}"))
-            .collect();
-        format!(
-            "WITH u({}, expected) AS (VALUES {}) \
-             UPDATE jobs SET {} FROM u \
-             WHERE jobs.id = u.id AND jobs.status = u.expected \
-             AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)",
-            job_columns!(),
-            rows_of(&placeholders(JOB_COLUMN_COUNT + 1), size),
-            set.join(", ")
-        )
+        update_from_values(&JOB_COLUMN_NAMES, size)
     })
 }
 
@@ -116,20 +104,26 @@ pub(super) fn update_jobs(size: usize) -> &'static str {
 pub(super) fn finish_jobs(size: usize) -> &'static str {
     static CACHE: [OnceLock<String>; CHUNK_SIZES] = [const { OnceLock::new() }; CHUNK_SIZES];
     cached(&CACHE, size, |size| {
-        let set: Vec<String> = OUTCOME_COLUMN_NAMES[1..]
-            .iter()
-            .map(|column| format!("{column} = u.{column}"))
-            .collect();
-        format!(
-            "WITH u({}, expected) AS (VALUES {}) \
-             UPDATE jobs SET {} FROM u \
-             WHERE jobs.id = u.id AND jobs.status = u.expected \
-             AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)",
-            OUTCOME_COLUMN_NAMES.join(", "),
-            rows_of(&placeholders(OUTCOME_COLUMN_NAMES.len() + 1), size),
-            set.join(", ")
-        )
+        update_from_values(&OUTCOME_COLUMN_NAMES, size)
     })
+}
+
+/// Writes `columns` (the id first) of `size` jobs, each only if its stored status is still the
+/// expected one given after its values (and, for a running or paused job, its attempt too).
+fn update_from_values(columns: &[&str], size: usize) -> String {
+    let set: Vec<String> = columns[1..]
+        .iter()
+        .map(|column| format!("{column} = u.{column}"))
+        .collect();
+    format!(
+        "WITH u({}, expected) AS (VALUES {}) \
+         UPDATE jobs SET {} FROM u \
+         WHERE jobs.id = u.id AND jobs.status = u.expected \
+         AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)",
+        columns.join(", "),
+        rows_of(&placeholders(columns.len() + 1), size),
+        set.join(", ")
+    )
 }
 
 /// Replaces one job if its stored status is still `?23`: the values as

@@ -32,15 +32,23 @@ async fn two_pools_claiming_from_one_file_never_share_a_job() {
         .collect();
     stores[0].insert_many(&jobs).await.unwrap();
 
-    // Four claimers per store, each claiming small batches until the queue is empty.
+    // Four claimers per store, each claiming small batches until the queue is empty. Every
+    // claimer makes its first claim before any makes its second (the barrier): a store that
+    // writes back to back can otherwise take the whole queue before the other store's first
+    // claim finds SQLite's lock free, and then nothing would have raced.
+    let start = Arc::new(tokio::sync::Barrier::new(8));
     let mut tasks = Vec::new();
     for (s, store) in stores.iter().enumerate() {
         for c in 0..4_u32 {
             let store = Arc::clone(store);
+            let start = Arc::clone(&start);
             tasks.push(tokio::spawn(async move {
                 let worker_id = format!("store{s}-claimer{c}");
                 let mut claimed = Vec::new();
-                loop {
+                for round in 0_u32.. {
+                    if round == 1 {
+                        start.wait().await;
+                    }
                     let request = ClaimRequest {
                         worker_id: worker_id.clone(),
                         names: vec!["race".to_owned()],
@@ -50,11 +58,12 @@ async fn two_pools_claiming_from_one_file_never_share_a_job() {
                         log: None,
                     };
                     let batch = store.claim(&request).await.unwrap();
-                    if batch.is_empty() {
-                        return (worker_id, claimed);
+                    if batch.is_empty() && round > 0 {
+                        break;
                     }
                     claimed.extend(batch.into_iter().map(|job| job.id));
                 }
+                (worker_id, claimed)
             }));
         }
     }

@@ -63,7 +63,7 @@ async fn stores_opening_at_once_migrate_once_and_a_newer_schema_is_refused() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, [1, 2, 3, 4]);
+    assert_eq!(applied, [1, 2, 3, 4, 5]);
 
     // A database written by a newer version is refused, not used.
     sqlx::query(
@@ -379,6 +379,30 @@ async fn the_claimable_signal_fires_when_another_process_queues_a_job() {
             .await
             .expect("no notification for a queued job");
     }
+    // A job queued again by an update (a retry, a release, a resume) wakes it too: the trigger
+    // of migration 0005, which fires only for that move.
+    let claimed = other.claim(&claim("w1", "x", 1)).await.unwrap();
+    let mut job = claimed.into_iter().next().expect("a queued job to claim");
+    let expected = job.status;
+    job.status = JobStatus::Queued;
+    job.worker_id = None;
+    job.lease_expires_at = None;
+    let notified = signal.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    other
+        .update(&oa_jobs::store::JobUpdate::new(job, expected))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(120), notified)
+        .await
+        .expect("no notification for a job queued again by an update");
+    let counts = other.count_by_status().await.unwrap();
+    assert_eq!(
+        counts.get(JobStatus::Queued),
+        u64::try_from(inserted).unwrap()
+    );
+    assert_eq!(counts.get(JobStatus::Running), 0);
     listening.close().await;
 }
 

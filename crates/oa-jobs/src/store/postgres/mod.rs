@@ -1,7 +1,7 @@
 //! The PostgreSQL store: one queue shared by worker processes on many machines.
 //!
-//! The design (claims with `FOR UPDATE SKIP LOCKED`, row locks for the reapers, counts kept by
-//! triggers in per-session rows, set-based batches, `LISTEN/NOTIFY` as a hint) is documented on
+//! The design (claims with `FOR UPDATE SKIP LOCKED`, row locks for the reapers, counts kept in
+//! per-session rows, set-based batches, `LISTEN/NOTIFY` as a hint) is documented on
 //! [`PgStore`], where users of the crate see it. `rows` maps jobs and workers to columns, `sql`
 //! holds the statements, `ops` the steps the operations share, `listen` the wake-up hints and
 //! `log` the event log.
@@ -71,11 +71,15 @@ const FOLD_COUNTS_ABOVE: i64 = 512;
 ///   expected`); only when it changes nothing does the store lock the row to tell a conflict,
 ///   a missing job and a forbidden move apart. Batches (`insert_many`, `update_many`) bind one
 ///   array per column and read them with `unnest`, one statement per 2,048 jobs.
-/// - **Counting reads a few rows.** Triggers keep `job_counts` exact in the same transaction
-///   as each change. Each database session writes rows of its own, so that concurrent commits
-///   never queue on a counter; the rows of ended sessions are folded together when they pile up.
-/// - **A wake-up hint.** The triggers `NOTIFY oa_jobs_claimable` (with no payload) when a job
-///   becomes queued. [`claimable_signal`](JobStore::claimable_signal) starts one listening
+/// - **Counting reads a few rows.** `job_counts` is kept exact in the same transaction as each
+///   change: inserts and deletes by statement-level triggers, status changes by the statements
+///   that make them (claims, updates, batches), in a data-modifying `WITH` that adds one row
+///   per status per statement (migration 0005; a row trigger cost two upserts per changed job,
+///   and made batches of ten about 20 % slower). Each database session writes rows of its own,
+///   so that concurrent commits never queue on a counter; the rows of ended sessions are folded
+///   together when they pile up.
+/// - **A wake-up hint.** Triggers `NOTIFY oa_jobs_claimable` (with no payload) when a job
+///   becomes queued (inserted queued, or moved to `queued` by an update). [`claimable_signal`](JobStore::claimable_signal) starts one listening
 ///   connection per store and wakes the workers of this process; workers still poll, so a lost
 ///   notification only delays a claim by their poll interval.
 /// - **A durable event log.** The table `events` holds the events of every process that uses

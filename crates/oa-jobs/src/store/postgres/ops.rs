@@ -30,13 +30,14 @@ pub(super) async fn write_job(
     expected: JobStatus,
     operation: &'static str,
 ) -> Result<bool> {
-    let done = job
+    let written: i64 = job
         .bind(sqlx::query(sql::UPDATE_JOB))
         .bind(expected.as_str())
-        .execute(conn)
+        .fetch_one(conn)
         .await
+        .and_then(|row| row.try_get(0))
         .map_err(Error::database(operation))?;
-    Ok(done.rows_affected() == 1)
+    Ok(written == 1)
 }
 
 /// Applies one update as [`MemoryStore`](crate::MemoryStore) does, inside the caller's
@@ -148,12 +149,13 @@ pub(super) async fn update_distinct(
     pending.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
     let mut pending = pending.into_iter().peekable();
     while pending.peek().is_some() {
-        let done = JobColumns::of_updates(pending.by_ref().take(sql::MAX_BATCH))
+        let written: i64 = JobColumns::of_updates(pending.by_ref().take(sql::MAX_BATCH))
             .bind_update(sqlx::query(sql::UPDATE_JOBS))
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await
+            .and_then(|row| row.try_get(0))
             .map_err(Error::database(OPERATION))?;
-        changed_rows += done.rows_affected();
+        changed_rows += written.unsigned_abs();
     }
     if changed_rows != expected_rows {
         return Ok(None);

@@ -53,6 +53,14 @@ fn migrations() -> Vec<Migration> {
                 .into_sql_str(),
             false,
         ),
+        Migration::new(
+            5,
+            "status changes counted by the statements".into(),
+            MigrationType::Simple,
+            include_str!("../../../migrations/postgres/0005_counts_kept_by_the_statements.sql")
+                .into_sql_str(),
+            false,
+        ),
     ]
 }
 

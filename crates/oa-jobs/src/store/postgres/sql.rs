@@ -31,6 +31,32 @@ macro_rules! job_values_of_u {
     };
 }
 
+/// Counts the status changes of the rows the `WITH` query `changed` returned (its columns
+/// `old_status` and `status`): one upsert per status into this session's counter rows
+/// (`job_counts`, slot `pg_backend_pid()`), nothing when no status changed. A part of a `WITH`
+/// that follows `changed`. (Migration 0005: the statements count, not a row trigger.)
+macro_rules! count_changes {
+    () => {
+        ", counted AS (INSERT INTO job_counts (status, slot, count) \
+             SELECT m.status, pg_backend_pid(), sum(m.d) FROM changed AS c \
+             CROSS JOIN LATERAL (VALUES (c.old_status, -1), (c.status, 1)) AS m(status, d) \
+             WHERE c.old_status <> c.status GROUP BY m.status HAVING sum(m.d) <> 0 \
+             ON CONFLICT (status, slot) DO UPDATE SET count = job_counts.count + EXCLUDED.count) "
+    };
+}
+
+/// Counts the jobs the `WITH` query `claimed` returned as moved from `queued` to `running`
+/// (nothing when none was claimed): [`count_changes!`] for claims, whose moves are known.
+macro_rules! count_claimed {
+    () => {
+        ", counted AS (INSERT INTO job_counts (status, slot, count) \
+             SELECT v.status, pg_backend_pid(), v.d * (SELECT count(*) FROM claimed) \
+             FROM (VALUES ('queued', -1), ('running', 1)) AS v(status, d) \
+             WHERE EXISTS (SELECT 1 FROM claimed) \
+             ON CONFLICT (status, slot) DO UPDATE SET count = job_counts.count + EXCLUDED.count) "
+    };
+}
+
 /// Inserts one job: the values as [`EncodedJob::bind`](super::rows::EncodedJob::bind) binds them.
 pub(super) const INSERT_JOB: &str = concat!(
     "INSERT INTO jobs (",
@@ -71,19 +97,28 @@ macro_rules! set_job {
     };
 }
 
+/// The update of [`UPDATE_JOB`] as the `WITH` query `changed`, and its count.
+macro_rules! update_job {
+    () => {
+        concat!(
+            "WITH changed AS (UPDATE jobs SET ",
+            set_job!(),
+            " WHERE id = $1 AND status = $23 AND ($23 NOT IN ('running', 'paused') \
+             OR attempt = $13) RETURNING $23::text AS old_status, status)",
+            count_changes!()
+        )
+    };
+}
+
 /// Replaces one job if its stored status is still `$23`: the values as
 /// [`EncodedJob::bind`](super::rows::EncodedJob::bind) binds them (`$1` is the id), then the
-/// expected status.
-pub(super) const UPDATE_JOB: &str = concat!(
-    "UPDATE jobs SET ",
-    set_job!(),
-    " WHERE id = $1 AND status = $23 AND ($23 NOT IN ('running', 'paused') OR attempt = $13)"
-);
+/// expected status. Returns how many jobs were written (0 or 1).
+pub(super) const UPDATE_JOB: &str = concat!(update_job!(), "SELECT count(*) FROM changed");
 
 /// The text of [`UPDATE_JOBS`].
 macro_rules! update_jobs {
     () => { concat!(
-    "UPDATE jobs SET name = u.name, description = u.description, payload = u.payload::jsonb, \
+    "WITH changed AS (UPDATE jobs SET name = u.name, description = u.description, payload = u.payload::jsonb, \
      status = u.status, priority = u.priority, tags = u.tags::jsonb, \
      metadata = u.metadata::jsonb, max_retries = u.max_retries, \
      retry_policy = u.retry_policy::jsonb, timeout_ns = u.timeout_ns, progress = u.progress, \
@@ -95,15 +130,17 @@ macro_rules! update_jobs {
     ", $23::text[]) AS u(",
     job_columns!(),
     ", expected) WHERE jobs.id = u.id AND jobs.status = u.expected \
-     AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt)"
+     AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt) \
+     RETURNING u.expected AS old_status, jobs.status)",
+    count_changes!()
     ) };
 }
 
-/// Replaces many jobs, each only if its stored status is still the expected one (the number of
-/// rows changed tells whether all were): the arrays as
+/// Replaces many jobs, each only if its stored status is still the expected one, and returns
+/// how many were written (which tells whether all were): the arrays as
 /// [`JobColumns::bind_update`](super::rows::JobColumns::bind_update) binds them. The ids of one
 /// statement must be distinct (a job matched twice would take one of the two at random).
-pub(super) const UPDATE_JOBS: &str = update_jobs!();
+pub(super) const UPDATE_JOBS: &str = concat!(update_jobs!(), "SELECT count(*) FROM changed");
 
 /// One job by id.
 pub(super) const SELECT_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
@@ -170,8 +207,18 @@ macro_rules! claim_one_name {
 }
 
 /// Claims the next `$5` claimable jobs named `$4`, walking the `jobs_ready` index in claim order
-/// and skipping the rows other claims have locked.
-pub(super) const CLAIM_ONE_NAME: &str = concat!(claim_one_name!(), " RETURNING ", job_columns!());
+/// and skipping the rows other claims have locked, and counts them (`count_claimed!`).
+pub(super) const CLAIM_ONE_NAME: &str = concat!(
+    "WITH claimed AS (",
+    claim_one_name!(),
+    " RETURNING ",
+    job_columns!(),
+    ")",
+    count_claimed!(),
+    "SELECT ",
+    job_columns!(),
+    " FROM claimed"
+);
 
 /// The claim of [`CLAIM_MANY_NAMES`], without its `RETURNING`.
 macro_rules! claim_many_names {
@@ -190,8 +237,17 @@ macro_rules! claim_many_names {
 /// Claims the next `$5` claimable jobs whose name is in the array `$4` (distinct names): the
 /// first `$5` of each name from the `jobs_ready` index, then the best `$5` of those. (The rows
 /// locked and not kept are released at the end of the statement's transaction, a moment later.)
-pub(super) const CLAIM_MANY_NAMES: &str =
-    concat!(claim_many_names!(), " RETURNING ", job_columns!());
+pub(super) const CLAIM_MANY_NAMES: &str = concat!(
+    "WITH claimed AS (",
+    claim_many_names!(),
+    " RETURNING ",
+    job_columns!(),
+    ")",
+    count_claimed!(),
+    "SELECT ",
+    job_columns!(),
+    " FROM claimed"
+);
 
 /// Logs the events of the jobs a claim returned as `claimed` (the statement's first part), in
 /// the statement itself: for each job in claim order, `worker.claimed_job` then `job.started`,
@@ -227,6 +283,7 @@ pub(super) const CLAIM_ONE_NAME_LOGGED: &str = concat!(
     " RETURNING ",
     job_columns!(),
     ")",
+    count_claimed!(),
     log_claimed!()
 );
 
@@ -237,6 +294,7 @@ pub(super) const CLAIM_MANY_NAMES_LOGGED: &str = concat!(
     " RETURNING ",
     job_columns!(),
     ")",
+    count_claimed!(),
     log_claimed!()
 );
 
@@ -371,11 +429,7 @@ pub(super) const INSERT_JOBS_LOGGED: &str = concat!(
 /// [`UPDATE_JOB`] and its events (`$24`–`$29`, logged only if the job was written), in one
 /// statement; returns how many jobs were written (0 or 1).
 pub(super) const UPDATE_JOB_LOGGED: &str = concat!(
-    "WITH changed AS (",
-    "UPDATE jobs SET ",
-    set_job!(),
-    " WHERE id = $1 AND status = $23 AND ($23 NOT IN ('running', 'paused') OR attempt = $13) \
-     RETURNING 1)",
+    update_job!(),
     log_events!(
         "EXISTS (SELECT 1 FROM changed)",
         "$24",
@@ -392,9 +446,7 @@ pub(super) const UPDATE_JOB_LOGGED: &str = concat!(
 /// nothing: when fewer than `$30` jobs were written, the statement fails with SQLSTATE
 /// [`NOT_ALL_APPLIED`] and writes nothing.
 pub(super) const UPDATE_JOBS_LOGGED: &str = concat!(
-    "WITH changed AS (",
     update_jobs!(),
-    " RETURNING 1)",
     log_events!("TRUE", "$24", "$25", "$26", "$27", "$28", "$29"),
     "SELECT oa_jobs_all_applied($30, (SELECT count(*) FROM changed))"
 );

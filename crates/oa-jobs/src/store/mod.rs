@@ -82,9 +82,14 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// records them: each job differs from the stored one only in the fields an attempt's end
     /// changes (`status`, `progress`, `attempt`, `result`, `error`, `worker_id`, `queued_at`,
     /// `started_at`, `finished_at`, `updated_at`, `lease_expires_at`), so a store may write
-    /// only those. The default writes whole jobs.
+    /// only those. The default writes whole jobs: one with [`update`](Self::update), several
+    /// with [`update_many`](Self::update_many).
+    ///
+    /// # Errors
+    /// The outer error is for the transaction itself (for one update, a failure of the
+    /// database), and nothing was written; each update's own failure is in its result.
     async fn finish_attempts(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
-        self.update_many(updates).await
+        shared::finish_by_updates(self, updates).await
     }
 
     /// Deletes a job whatever its status; `false` when there was none.

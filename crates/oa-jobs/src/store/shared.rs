@@ -48,6 +48,39 @@ pub(crate) struct BatchPlan<'a, E> {
     pub(crate) forbidden: Vec<&'a str>,
 }
 
+/// The updates of a batch, each encoded with `encode` (whole jobs, or only what an attempt's
+/// end changes), when the batch can be written as one set: every update allowed by the state
+/// machine, encodable, and for a distinct job. `None` otherwise: the store then takes the way
+/// that reports each update on its own.
+pub(crate) fn whole_batch<E>(
+    updates: &[JobUpdate],
+    encode: impl Fn(&Job) -> Result<E>,
+) -> Option<Vec<(E, JobStatus)>> {
+    let mut ids = std::collections::HashSet::with_capacity(updates.len());
+    if !updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
+        return None;
+    }
+    let plan = plan_batch(updates, encode);
+    (plan.pending.len() == updates.len()).then_some(plan.pending)
+}
+
+/// What [`JobStore::finish_attempts`](super::JobStore::finish_attempts) does by default, and
+/// what the SQL stores fall back to when the ends of attempts cannot be written as they are:
+/// one update on its own (a failure of the database fails it whole, for the caller to try
+/// again), or [`update_many`](super::JobStore::update_many), which reports each update.
+pub(crate) async fn finish_by_updates<S: super::JobStore + ?Sized>(
+    store: &S,
+    updates: &[JobUpdate],
+) -> Result<Vec<Result<()>>> {
+    match updates {
+        [single] => match store.update(single).await {
+            Err(error @ Error::Database { .. }) => Err(error),
+            other => Ok(vec![other]),
+        },
+        many => store.update_many(many).await,
+    }
+}
+
 /// Sorts `updates` into a [`BatchPlan`], encoding the allowed ones with `encode`.
 pub(crate) fn plan_batch<E>(
     updates: &[JobUpdate],

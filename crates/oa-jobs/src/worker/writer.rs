@@ -141,14 +141,8 @@ async fn write(
     let mut delay = Duration::from_millis(50);
     let mut attempt = 1;
     loop {
-        let result = match updates {
-            // A database failure fails the whole (one-item) transaction: retried below.
-            [single] => match shared.store.update(single).await {
-                Err(error @ Error::Database { .. }) => Err(error),
-                other => Ok(vec![other]),
-            },
-            many => shared.store.finish_attempts(many).await,
-        };
+        // A failure of the database fails the whole transaction: retried below.
+        let result = shared.store.finish_attempts(updates).await;
         match result {
             Err(error) if matches!(error, Error::Database { .. }) || attempt < ATTEMPTS => {
                 if attempt == 1 {

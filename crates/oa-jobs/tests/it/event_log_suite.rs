@@ -68,6 +68,7 @@ macro_rules! log_suite {
                 appended_events_read_back_in_order_with_their_numbers,
                 an_applied_update_logs_its_events_and_a_refused_one_does_not,
                 update_many_logs_only_the_applied_updates,
+                finish_attempts_logs_only_the_applied_ends,
                 insert_logged_saves_and_logs_all_or_nothing,
                 a_logged_claim_writes_exactly_the_built_events,
                 a_worker_declared_offline_logs_its_release,
@@ -384,6 +385,52 @@ async fn update_many_logs_only_the_applied_updates(h: &Harness) {
     assert!(results[1].is_ok());
     expected.extend(third[1].events.clone());
     assert_eq!(unnumbered(&all_events(&h.log).await), expected);
+}
+
+/// The ends of attempts as a worker's commit writer writes them (`finish_attempts`): alone and
+/// in a batch, each logs its events with it; an end that no longer applies logs nothing, and
+/// the others of its batch apply and log theirs.
+async fn finish_attempts_logs_only_the_applied_ends(h: &Harness) {
+    let store = &h.store;
+    store
+        .insert_many(&[queued("a"), queued("b"), queued("c"), queued("d")])
+        .await
+        .unwrap();
+    let claimed = store.claim(&claim_request("w", 4, None)).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let ends: Vec<JobUpdate> = claimed
+        .iter()
+        .map(|job| {
+            let mut ended = job.clone();
+            ended.complete(json!({ "id": job.id }), at(5)).unwrap();
+            JobUpdate::new(ended, JobStatus::Running)
+                .with_events(vec![event(EventType::JobCompleted, &job.id)])
+        })
+        .collect();
+    let results = store.finish_attempts(&ends[..1]).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let results = store.finish_attempts(&ends[1..3]).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let mut expected: Vec<Event> = ends[..3].iter().flat_map(|u| u.events.clone()).collect();
+    assert_eq!(unnumbered(&all_events(&h.log).await), expected);
+
+    // Written again: refused alone, and beside one that applies.
+    let results = store.finish_attempts(&ends[..1]).await.unwrap();
+    assert!(matches!(results[..], [Err(Error::StatusConflict { .. })]));
+    let again = [ends[1].clone(), ends[3].clone()];
+    let results = store.finish_attempts(&again).await.unwrap();
+    assert!(matches!(results[0], Err(Error::StatusConflict { .. })));
+    assert!(results[1].is_ok());
+    expected.extend(ends[3].events.clone());
+    let read = all_events(&h.log).await;
+    assert_increasing(&read);
+    assert_eq!(unnumbered(&read), expected);
+    for end in &ends {
+        assert_eq!(
+            store.get(&end.job.id).await.unwrap().as_ref(),
+            Some(&end.job)
+        );
+    }
 }
 
 async fn insert_logged_saves_and_logs_all_or_nothing(h: &Harness) {

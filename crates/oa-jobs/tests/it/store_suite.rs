@@ -101,6 +101,7 @@ macro_rules! store_suite {
                 purge_finished_deletes_old_final_jobs,
                 workers_are_recorded_and_listed,
                 a_late_outcome_of_an_older_attempt_is_refused,
+                finish_attempts_write_the_ends_and_report_each_refusal,
             );
         }
     };

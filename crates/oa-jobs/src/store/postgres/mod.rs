@@ -32,8 +32,11 @@ use self::ops::{
     write_job,
 };
 pub use self::options::PgStoreOptions;
-use self::rows::{EncodedJob, JobColumns, bound_time, decode_status, decode_time, decode_worker};
-use super::shared::EncodedEvent;
+use self::rows::{
+    EncodedJob, EncodedOutcome, JobColumns, OutcomeColumns, bound_time, decode_status, decode_time,
+    decode_worker,
+};
+use super::shared::{EncodedEvent, finish_by_updates, whole_batch};
 use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
@@ -289,7 +292,7 @@ impl PgStore {
         }
         let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
         // Rows are locked in id order, as a heartbeat's lease renewal locks them.
-        pending.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+        pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
         let columns = JobColumns::of_updates(pending);
         let events: Vec<EncodedEvent> = updates
             .iter()
@@ -315,6 +318,73 @@ impl PgStore {
             }
             Err(e) => Err(Error::database(OPERATION)(e)),
         }
+    }
+
+    /// [`finish_attempts`](JobStore::finish_attempts) in one statement that writes only the
+    /// columns an attempt's end changes, with the events of the batch: [`sql::FINISH_JOB`] (or
+    /// its `_LOGGED` form) for one job, [`sql::FINISH_JOBS`] for several, all or nothing. `None`
+    /// when nothing was written because the batch is not for this path (a forbidden move, a
+    /// value that cannot be stored, a job twice, more than one statement's worth) or did not
+    /// apply in full: the caller then writes whole jobs, which reports each update.
+    async fn finish_at_once(&self, updates: &[JobUpdate]) -> Result<Option<Vec<Result<()>>>> {
+        const OPERATION: &str = "finish_attempts";
+        let Some(mut pending) = whole_batch(updates, EncodedOutcome::new) else {
+            return Ok(None);
+        };
+        if pending.is_empty() || pending.len() > sql::MAX_BATCH {
+            return Ok(None);
+        }
+        let events: Vec<EncodedEvent> = updates
+            .iter()
+            .flat_map(|update| &update.events)
+            .map(EncodedEvent::new)
+            .collect::<Result<_>>()?;
+        let logs = !events.is_empty();
+        let written = if pending.len() == 1
+            && let Some((outcome, expected)) = pending.pop()
+        {
+            let statement = if logs {
+                sql::FINISH_JOB_LOGGED
+            } else {
+                sql::FINISH_JOB
+            };
+            let mut query = outcome.bind(sqlx::query(statement)).bind(expected.as_str());
+            if logs {
+                query = EventColumns::of(events).bind(query);
+            }
+            let row = query
+                .fetch_one(self.pool())
+                .await
+                .map_err(Error::database(OPERATION))?;
+            let written: i64 = row.try_get(0).map_err(Error::database(OPERATION))?;
+            written == 1
+        } else {
+            let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
+            // Rows are locked in id order, as a heartbeat's lease renewal locks them.
+            pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
+            let columns = OutcomeColumns::of(pending);
+            let query = if logs {
+                EventColumns::of(events).bind(columns.bind(sqlx::query(sql::FINISH_JOBS_LOGGED)))
+            } else {
+                columns.bind(sqlx::query(sql::FINISH_JOBS))
+            };
+            match query.bind(expected_rows).execute(self.pool()).await {
+                Ok(_) => true,
+                Err(sqlx::Error::Database(e))
+                    if e.code().as_deref() == Some(sql::NOT_ALL_APPLIED) =>
+                {
+                    false
+                }
+                Err(e) => return Err(Error::database(OPERATION)(e)),
+            }
+        };
+        if !written {
+            return Ok(None);
+        }
+        if logs {
+            self.logged();
+        }
+        Ok(Some(updates.iter().map(|_| Ok(())).collect()))
     }
 
     /// [`claim`](JobStore::claim) with the claim's events: the claim statement `query`, then the
@@ -516,6 +586,15 @@ impl JobStore for PgStore {
             self.logged();
         }
         Ok(results)
+    }
+
+    async fn finish_attempts(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
+        if let Some(results) = self.finish_at_once(updates).await? {
+            return Ok(results);
+        }
+        // Nothing written: whole jobs, through `update` or `update_many`, which report each
+        // update on its own.
+        finish_by_updates(self, updates).await
     }
 
     async fn delete(&self, job_id: &str) -> Result<bool> {

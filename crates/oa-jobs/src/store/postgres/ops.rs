@@ -146,7 +146,7 @@ pub(super) async fn update_distinct(
     // Rows are locked in id order (as a heartbeat's lease renewal locks them), so that two
     // transactions over the same jobs wait for each other instead of deadlocking.
     let mut pending = pending;
-    pending.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+    pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
     let mut pending = pending.into_iter().peekable();
     while pending.peek().is_some() {
         let written: i64 = JobColumns::of_updates(pending.by_ref().take(sql::MAX_BATCH))

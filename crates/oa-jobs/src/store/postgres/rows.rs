@@ -89,31 +89,156 @@ pub(super) fn to_json<T: serde::Serialize + ?Sized>(
     })
 }
 
+/// The values of the columns an attempt's end changes (and the id), ready to bind: what
+/// [`finish_attempts`](crate::JobStore::finish_attempts) writes, in the order of
+/// [`OutcomeColumns::bind`].
+#[derive(Debug)]
+pub(super) struct EncodedOutcome {
+    id: String,
+    status: &'static str,
+    progress: f64,
+    attempt: i64,
+    result: Option<String>,
+    error: Option<String>,
+    worker_id: Option<String>,
+    queued_at: Option<i64>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    updated_at: i64,
+    lease_expires_at: Option<i64>,
+}
+
+impl EncodedOutcome {
+    /// Encodes the fields of `job` an attempt's end changes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a timestamp outside the storable range or a result or
+    /// error that cannot be serialized.
+    pub(super) fn new(job: &Job) -> Result<Self> {
+        Ok(Self {
+            id: job.id.clone(),
+            status: job.status.as_str(),
+            progress: job.progress,
+            attempt: i64::from(job.attempt),
+            result: job
+                .result
+                .as_ref()
+                .map(|r| to_json("result", r))
+                .transpose()?,
+            error: job
+                .error
+                .as_ref()
+                .map(|e| to_json("error", e))
+                .transpose()?,
+            worker_id: job.worker_id.clone(),
+            queued_at: encode_opt_time("queued_at", job.queued_at)?,
+            started_at: encode_opt_time("started_at", job.started_at)?,
+            finished_at: encode_opt_time("finished_at", job.finished_at)?,
+            updated_at: encode_time("updated_at", job.updated_at)?,
+            lease_expires_at: encode_opt_time("lease_expires_at", job.lease_expires_at)?,
+        })
+    }
+
+    /// The job's id.
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Binds the 12 values of [`FINISH_JOB`](super::sql::FINISH_JOB): the id, then the
+    /// columns an attempt's end changes.
+    pub(super) fn bind(self, query: Query) -> Query {
+        query
+            .bind(self.id)
+            .bind(self.status)
+            .bind(self.progress)
+            .bind(self.attempt)
+            .bind(self.result)
+            .bind(self.error)
+            .bind(self.worker_id)
+            .bind(self.queued_at)
+            .bind(self.started_at)
+            .bind(self.finished_at)
+            .bind(self.updated_at)
+            .bind(self.lease_expires_at)
+    }
+}
+
+/// Many [`EncodedOutcome`]s, column by column (one array per column, bound to `unnest(...)`),
+/// each with the status its job must still have.
+#[derive(Debug, Default)]
+pub(super) struct OutcomeColumns {
+    id: Vec<String>,
+    status: Vec<&'static str>,
+    progress: Vec<f64>,
+    attempt: Vec<i64>,
+    result: Vec<Option<String>>,
+    error: Vec<Option<String>>,
+    worker_id: Vec<Option<String>>,
+    queued_at: Vec<Option<i64>>,
+    started_at: Vec<Option<i64>>,
+    finished_at: Vec<Option<i64>>,
+    updated_at: Vec<i64>,
+    lease_expires_at: Vec<Option<i64>>,
+    expected: Vec<&'static str>,
+}
+
+impl OutcomeColumns {
+    /// The columns of `outcomes` (each with the status its job must still have), in order.
+    pub(super) fn of(outcomes: impl IntoIterator<Item = (EncodedOutcome, JobStatus)>) -> Self {
+        let mut columns = Self::default();
+        for (outcome, expected) in outcomes {
+            columns.id.push(outcome.id);
+            columns.status.push(outcome.status);
+            columns.progress.push(outcome.progress);
+            columns.attempt.push(outcome.attempt);
+            columns.result.push(outcome.result);
+            columns.error.push(outcome.error);
+            columns.worker_id.push(outcome.worker_id);
+            columns.queued_at.push(outcome.queued_at);
+            columns.started_at.push(outcome.started_at);
+            columns.finished_at.push(outcome.finished_at);
+            columns.updated_at.push(outcome.updated_at);
+            columns.lease_expires_at.push(outcome.lease_expires_at);
+            columns.expected.push(expected.as_str());
+        }
+        columns
+    }
+
+    /// Binds the 13 arrays of [`FINISH_JOBS`](super::sql::FINISH_JOBS), in the order of
+    /// [`EncodedOutcome::bind`], then the expected statuses.
+    pub(super) fn bind(self, query: Query) -> Query {
+        query
+            .bind(self.id)
+            .bind(self.status)
+            .bind(self.progress)
+            .bind(self.attempt)
+            .bind(self.result)
+            .bind(self.error)
+            .bind(self.worker_id)
+            .bind(self.queued_at)
+            .bind(self.started_at)
+            .bind(self.finished_at)
+            .bind(self.updated_at)
+            .bind(self.lease_expires_at)
+            .bind(self.expected)
+    }
+}
+
 /// The column values of a job, ready to bind (encoding can fail, binding cannot).
 #[derive(Debug)]
 pub(super) struct EncodedJob {
-    pub(super) id: String,
     name: String,
     description: Option<String>,
     payload: String,
-    status: &'static str,
     priority: i16,
     tags: String,
     metadata: String,
     max_retries: i64,
     retry_policy: String,
     timeout_ns: Option<i64>,
-    progress: f64,
-    attempt: i64,
-    result: Option<String>,
-    error: Option<String>,
-    worker_id: Option<String>,
     created_at: i64,
-    queued_at: Option<i64>,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-    updated_at: i64,
-    lease_expires_at: Option<i64>,
+    /// The id and the columns an attempt's end changes.
+    outcome: EncodedOutcome,
 }
 
 impl EncodedJob {
@@ -133,11 +258,9 @@ impl EncodedJob {
             })
             .transpose()?;
         Ok(Self {
-            id: job.id.clone(),
             name: job.name.clone(),
             description: job.description.clone(),
             payload: to_json("payload", &job.payload)?,
-            status: job.status.as_str(),
             // A rank is 0 to 3.
             priority: i16::try_from(job.priority.rank()).unwrap_or(i16::MAX),
             tags: to_json("tags", &job.tags)?,
@@ -145,53 +268,42 @@ impl EncodedJob {
             max_retries: i64::from(job.max_retries),
             retry_policy: to_json("retry_policy", &job.retry_policy)?,
             timeout_ns,
-            progress: job.progress,
-            attempt: i64::from(job.attempt),
-            result: job
-                .result
-                .as_ref()
-                .map(|r| to_json("result", r))
-                .transpose()?,
-            error: job
-                .error
-                .as_ref()
-                .map(|e| to_json("error", e))
-                .transpose()?,
-            worker_id: job.worker_id.clone(),
             created_at: encode_time("created_at", job.created_at)?,
-            queued_at: encode_opt_time("queued_at", job.queued_at)?,
-            started_at: encode_opt_time("started_at", job.started_at)?,
-            finished_at: encode_opt_time("finished_at", job.finished_at)?,
-            updated_at: encode_time("updated_at", job.updated_at)?,
-            lease_expires_at: encode_opt_time("lease_expires_at", job.lease_expires_at)?,
+            outcome: EncodedOutcome::new(job)?,
         })
+    }
+
+    /// The job's id.
+    pub(super) fn id(&self) -> &str {
+        &self.outcome.id
     }
 
     /// Binds the 22 values, in the order of [`job_columns!`].
     pub(super) fn bind(self, query: Query) -> Query {
+        let o = self.outcome;
         query
-            .bind(self.id)
+            .bind(o.id)
             .bind(self.name)
             .bind(self.description)
             .bind(self.payload)
-            .bind(self.status)
+            .bind(o.status)
             .bind(self.priority)
             .bind(self.tags)
             .bind(self.metadata)
             .bind(self.max_retries)
             .bind(self.retry_policy)
             .bind(self.timeout_ns)
-            .bind(self.progress)
-            .bind(self.attempt)
-            .bind(self.result)
-            .bind(self.error)
-            .bind(self.worker_id)
+            .bind(o.progress)
+            .bind(o.attempt)
+            .bind(o.result)
+            .bind(o.error)
+            .bind(o.worker_id)
             .bind(self.created_at)
-            .bind(self.queued_at)
-            .bind(self.started_at)
-            .bind(self.finished_at)
-            .bind(self.updated_at)
-            .bind(self.lease_expires_at)
+            .bind(o.queued_at)
+            .bind(o.started_at)
+            .bind(o.finished_at)
+            .bind(o.updated_at)
+            .bind(o.lease_expires_at)
     }
 }
 
@@ -282,28 +394,29 @@ impl JobColumns {
 
     /// Adds a job (for an insert).
     pub(super) fn push(&mut self, job: EncodedJob) {
-        self.id.push(job.id);
+        let o = job.outcome;
+        self.id.push(o.id);
         self.name.push(job.name);
         self.description.push(job.description);
         self.payload.push(job.payload);
-        self.status.push(job.status);
+        self.status.push(o.status);
         self.priority.push(job.priority);
         self.tags.push(job.tags);
         self.metadata.push(job.metadata);
         self.max_retries.push(job.max_retries);
         self.retry_policy.push(job.retry_policy);
         self.timeout_ns.push(job.timeout_ns);
-        self.progress.push(job.progress);
-        self.attempt.push(job.attempt);
-        self.result.push(job.result);
-        self.error.push(job.error);
-        self.worker_id.push(job.worker_id);
+        self.progress.push(o.progress);
+        self.attempt.push(o.attempt);
+        self.result.push(o.result);
+        self.error.push(o.error);
+        self.worker_id.push(o.worker_id);
         self.created_at.push(job.created_at);
-        self.queued_at.push(job.queued_at);
-        self.started_at.push(job.started_at);
-        self.finished_at.push(job.finished_at);
-        self.updated_at.push(job.updated_at);
-        self.lease_expires_at.push(job.lease_expires_at);
+        self.queued_at.push(o.queued_at);
+        self.started_at.push(o.started_at);
+        self.finished_at.push(o.finished_at);
+        self.updated_at.push(o.updated_at);
+        self.lease_expires_at.push(o.lease_expires_at);
     }
 
     /// Adds a job to write over the stored one if its status is still `expected` (an update).

@@ -451,6 +451,82 @@ pub(super) const UPDATE_JOBS_LOGGED: &str = concat!(
     "SELECT oa_jobs_all_applied($30, (SELECT count(*) FROM changed))"
 );
 
+/// What the end of an attempt sets, from the parameters of [`FINISH_JOB`]: only the columns it
+/// changes ([`JobStore::finish_attempts`](crate::JobStore::finish_attempts)), so that the
+/// payload, tags, metadata and retry policy are neither sent again nor parsed again.
+macro_rules! finish_job {
+    () => {
+        concat!(
+            "WITH changed AS (UPDATE jobs SET status = $2, progress = $3, attempt = $4, \
+             result = $5::jsonb, error = $6::jsonb, worker_id = $7, queued_at = $8, \
+             started_at = $9, finished_at = $10, updated_at = $11, lease_expires_at = $12 \
+             WHERE id = $1 AND status = $13 AND ($13 NOT IN ('running', 'paused') \
+             OR attempt = $4) RETURNING $13::text AS old_status, status)",
+            count_changes!()
+        )
+    };
+}
+
+/// Records the end of one attempt if the job's stored status is still `$13` (and its attempt
+/// still `$4`): the values as [`EncodedOutcome::bind`](super::rows::EncodedOutcome::bind) binds
+/// them, then the expected status. Returns how many jobs were written (0 or 1).
+pub(super) const FINISH_JOB: &str = concat!(finish_job!(), "SELECT count(*) FROM changed");
+
+/// [`FINISH_JOB`] and its events (`$14`–`$19`, logged only if the job was written), in one
+/// statement; returns how many jobs were written (0 or 1).
+pub(super) const FINISH_JOB_LOGGED: &str = concat!(
+    finish_job!(),
+    log_events!(
+        "EXISTS (SELECT 1 FROM changed)",
+        "$14",
+        "$15",
+        "$16",
+        "$17",
+        "$18",
+        "$19"
+    ),
+    "SELECT count(*) FROM changed"
+);
+
+/// The ends of many attempts as the `WITH` query `changed`, and their count: [`FINISH_JOB`]
+/// over the arrays of [`OutcomeColumns::bind`](super::rows::OutcomeColumns::bind).
+macro_rules! finish_jobs {
+    () => {
+        concat!(
+            "WITH changed AS (UPDATE jobs SET status = u.status, progress = u.progress, \
+             attempt = u.attempt, result = u.result::jsonb, error = u.error::jsonb, \
+             worker_id = u.worker_id, queued_at = u.queued_at, started_at = u.started_at, \
+             finished_at = u.finished_at, updated_at = u.updated_at, \
+             lease_expires_at = u.lease_expires_at \
+             FROM unnest($1::text[], $2::text[], $3::float8[], $4::int8[], $5::text[], \
+                         $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], \
+                         $11::int8[], $12::int8[], $13::text[]) \
+                 AS u(id, status, progress, attempt, result, error, worker_id, queued_at, \
+                      started_at, finished_at, updated_at, lease_expires_at, expected) \
+             WHERE jobs.id = u.id AND jobs.status = u.expected \
+             AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt) \
+             RETURNING u.expected AS old_status, jobs.status)",
+            count_changes!()
+        )
+    };
+}
+
+/// Records the ends of many attempts (distinct jobs), all or nothing: when fewer than `$14`
+/// jobs were written, the statement fails with SQLSTATE [`NOT_ALL_APPLIED`] and writes nothing.
+pub(super) const FINISH_JOBS: &str = concat!(
+    finish_jobs!(),
+    "SELECT oa_jobs_all_applied($14, (SELECT count(*) FROM changed))"
+);
+
+/// [`FINISH_JOBS`] and the events of all its updates (`$14`–`$19`), in one statement, all or
+/// nothing: when fewer than `$20` jobs were written, it fails with SQLSTATE
+/// [`NOT_ALL_APPLIED`] and writes nothing.
+pub(super) const FINISH_JOBS_LOGGED: &str = concat!(
+    finish_jobs!(),
+    log_events!("TRUE", "$14", "$15", "$16", "$17", "$18", "$19"),
+    "SELECT oa_jobs_all_applied($20, (SELECT count(*) FROM changed))"
+);
+
 /// What [`UPDATE_JOBS_LOGGED`] fails with when some update did not apply.
 pub(super) const NOT_ALL_APPLIED: &str = "OA001";
 

@@ -36,7 +36,7 @@ pub use self::options::{SqliteStoreOptions, SqliteSynchronous};
 use self::rows::{
     EncodedJob, EncodedOutcome, bound_time, decode_job, decode_time, decode_worker, encode_time,
 };
-use super::shared::EncodedEvent;
+use super::shared::{EncodedEvent, finish_by_updates, whole_batch};
 use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
@@ -45,7 +45,6 @@ use super::{JobStore, LogEvents};
 use super::{check_update, sort_in_claim_order};
 use crate::error::{Error, Result};
 use crate::job::Job;
-use crate::status::JobStatus;
 
 /// Jobs and workers in a SQLite database: the embedded default store.
 ///
@@ -325,22 +324,6 @@ impl SqliteStore {
     }
 }
 
-/// The updates of a batch as the inline connection writes them, each encoded with `encode`
-/// (whole jobs, or only what an attempt's end changes): every one allowed by the state
-/// machine, encodable, and for a distinct job; `None` otherwise (the batch goes through sqlx,
-/// which reports each update on its own).
-fn inline_batch<E>(
-    updates: &[JobUpdate],
-    encode: fn(&Job) -> Result<E>,
-) -> Option<Vec<(E, JobStatus)>> {
-    let mut ids = HashSet::with_capacity(updates.len());
-    if !updates.iter().all(|u| ids.insert(u.job.id.as_str())) {
-        return None;
-    }
-    let plan = super::shared::plan_batch(updates, encode);
-    (plan.pending.len() == updates.len()).then_some(plan.pending)
-}
-
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn insert(&self, job: &Job) -> Result<()> {
@@ -425,7 +408,7 @@ impl JobStore for SqliteStore {
         let mut conn = w.lock(OPERATION).await?;
         if self.shared.inline.is_some()
             && updates.iter().all(|update| update.events.is_empty())
-            && let Some(pending) = inline_batch(updates, EncodedJob::new)
+            && let Some(pending) = whole_batch(updates, EncodedJob::new)
             && self
                 .inline(|inline| inline.update(&pending))
                 .await
@@ -466,7 +449,7 @@ impl JobStore for SqliteStore {
     async fn finish_attempts(&self, updates: &[JobUpdate]) -> Result<Vec<Result<()>>> {
         if self.shared.inline.is_some()
             && updates.iter().all(|update| update.events.is_empty())
-            && let Some(outcomes) = inline_batch(updates, EncodedOutcome::new)
+            && let Some(outcomes) = whole_batch(updates, EncodedOutcome::new)
         {
             let made = {
                 let _writer = self.writer().lock("finish_attempts").await?;
@@ -476,9 +459,9 @@ impl JobStore for SqliteStore {
                 return Ok(updates.iter().map(|_| Ok(())).collect());
             }
         }
-        // Not made (nothing written): the same updates, whole, through `update_many`, which
-        // reports each one.
-        self.update_many(updates).await
+        // Not made (nothing written): the same updates, whole, through `update` or
+        // `update_many`, which report each one.
+        finish_by_updates(self, updates).await
     }
 
     async fn delete(&self, job_id: &str) -> Result<bool> {

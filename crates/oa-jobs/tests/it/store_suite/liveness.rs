@@ -376,6 +376,32 @@ pub(super) async fn a_late_outcome_of_an_older_attempt_is_refused(store: Store) 
     let results = store
         .update_many(&[
             JobUpdate::new(late, JobStatus::Running),
+            JobUpdate::new(failed.clone(), JobStatus::Running),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(Error::StaleAttempt { .. }))),
+        "{results:?}"
+    );
+    assert_eq!(get(&store, "j1").await, second);
+
+    // The same through `finish_attempts`, as a commit writer writes it: alone, then in a batch.
+    let results = store
+        .finish_attempts(&[JobUpdate::new(failed.clone(), JobStatus::Running)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(results[..], [Err(Error::StaleAttempt { attempt: 1, .. })]),
+        "{results:?}"
+    );
+    let mut late = first.clone();
+    late.complete(json!("late"), at(42)).unwrap();
+    let results = store
+        .finish_attempts(&[
+            JobUpdate::new(late, JobStatus::Running),
             JobUpdate::new(failed, JobStatus::Running),
         ])
         .await
@@ -396,4 +422,85 @@ pub(super) async fn a_late_outcome_of_an_older_attempt_is_refused(store: Store) 
         .await
         .unwrap();
     assert_eq!(get(&store, "j1").await, done);
+}
+
+/// The ends of attempts as a worker's commit writer writes them (`finish_attempts`, which may
+/// write only the columns an attempt's end changes): whatever the outcome, alone or in a
+/// batch, the jobs read back whole and equal to what was given, and the counts follow; ends
+/// that no longer apply are reported each on its own, and the others of their batch apply.
+pub(super) async fn finish_attempts_write_the_ends_and_report_each_refusal(store: Store) {
+    let mut jobs: Vec<Job> = (0..5)
+        .map(|i| queued(&format!("f{i}"), "x", Priority::Medium, at(0)))
+        .collect();
+    jobs[0].tags = vec!["kept".to_owned()];
+    jobs[0].metadata.insert("k".to_owned(), json!("v"));
+    jobs[0].payload = json!({ "big": "x".repeat(1000) });
+    jobs[2].max_retries = 0;
+    store.insert_many(&jobs).await.unwrap();
+    let claimed = store
+        .claim(&claim_request("w", &["x"], 5, at(1)))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 5);
+    let mut ended = Vec::new();
+    for job in &claimed {
+        let mut next = job.clone();
+        match job.id.as_str() {
+            // Back to the queue for a later attempt.
+            "f1" => assert!(
+                next.fail_attempt(JobError::new("flaky", "y"), at(2))
+                    .unwrap()
+                    .is_some()
+            ),
+            // No retries left: failed for good.
+            "f2" => assert!(
+                next.fail_attempt(JobError::new("boom", "x"), at(2))
+                    .unwrap()
+                    .is_none()
+            ),
+            _ => next
+                .complete(json!({ "n": 1.5, "id": job.id }), at(2))
+                .unwrap(),
+        }
+        ended.push(next);
+    }
+    let end = |job: &Job| JobUpdate::new(job.clone(), JobStatus::Running);
+
+    // A batch of three, then one alone.
+    let results = store
+        .finish_attempts(&[end(&ended[0]), end(&ended[1]), end(&ended[2])])
+        .await
+        .unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let results = store.finish_attempts(&[end(&ended[3])]).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for job in &ended[..4] {
+        assert_eq!(&get(&store, &job.id).await, job);
+    }
+    assert_eq!(get(&store, "f1").await.status, JobStatus::Queued);
+    assert_counts_match_scan(&store).await;
+
+    // An end written twice is refused, alone or beside a missing job and one that applies.
+    let results = store.finish_attempts(&[end(&ended[0])]).await.unwrap();
+    assert_conflict(
+        results.into_iter().next().unwrap(),
+        JobStatus::Running,
+        JobStatus::Completed,
+    );
+    let mut missing = ended[4].clone();
+    missing.id = "nope".to_owned();
+    let results = store
+        .finish_attempts(&[end(&ended[2]), end(&missing), end(&ended[4])])
+        .await
+        .unwrap();
+    let mut results = results.into_iter();
+    assert_conflict(
+        results.next().unwrap(),
+        JobStatus::Running,
+        JobStatus::Failed,
+    );
+    assert_not_found(results.next().unwrap(), "nope");
+    assert!(results.next().unwrap().is_ok());
+    assert_eq!(get(&store, "f4").await, ended[4]);
+    assert_counts_match_scan(&store).await;
 }

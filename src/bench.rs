@@ -90,6 +90,9 @@ pub(crate) struct JobsBench {
     /// Jobs one claim takes at most.
     #[arg(long, default_value_t = 256)]
     pub(crate) claim_batch: u32,
+    /// Claims each worker has in flight at once (at most --concurrency).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) claim_concurrency: u32,
     /// Tags per job.
     #[arg(long, default_value_t = 0)]
     pub(crate) tags: u32,
@@ -144,6 +147,7 @@ pub(crate) async fn jobs(bench: JobsBench) -> anyhow::Result<()> {
             .worker()
             .max_concurrent_jobs(bench.concurrency.max(1))
             .claim_batch(bench.claim_batch.max(1))
+            .claim_concurrency(bench.claim_concurrency.clamp(1, bench.concurrency.max(1)))
             .handler("bench", move |_ctx: JobContext| async move {
                 if fastrand::f64() < fail_rate {
                     Err(JobError::fatal("bench", "scripted failure"))

@@ -54,6 +54,13 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// How many jobs one claim takes at most (default: `max_concurrent_jobs`).
     pub claim_batch: u32,
+    /// How many claims the worker has in flight at once (default 1, at most
+    /// `max_concurrent_jobs`). With small claim batches (one job per claim), several claims in
+    /// flight fill the worker's slots as fast as the store answers them, as the fetchers of a
+    /// Sidekiq process do. Each claim reserves the slots it may fill before it asks, so the
+    /// worker never holds more jobs than it runs. Only the first claimer polls when idle; the
+    /// others wait for a wake-up (jobs created in this process, or the store's hint).
+    pub claim_concurrency: u32,
     /// How many finished attempts one store transaction records at most (default 512).
     pub commit_batch: usize,
     /// How long a graceful shutdown lets running jobs finish before cancelling them (30 s).
@@ -73,6 +80,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
             claim_batch: 10,
+            claim_concurrency: 1,
             commit_batch: 512,
             shutdown_grace: Duration::from_secs(30),
             cancel_grace: Duration::from_secs(5),
@@ -177,6 +185,12 @@ impl WorkerBuilder {
         self
     }
 
+    /// How many claims are in flight at once (see [`WorkerConfig::claim_concurrency`]).
+    pub const fn claim_concurrency(mut self, claims: u32) -> Self {
+        self.config.claim_concurrency = claims;
+        self
+    }
+
     /// How many outcomes one commit records at most (1 commits each alone).
     pub const fn commit_batch(mut self, batch: usize) -> Self {
         self.config.commit_batch = batch;
@@ -219,6 +233,14 @@ impl WorkerBuilder {
         }
         if self.config.claim_batch == 0 || self.config.commit_batch == 0 {
             return invalid("claim_batch", "batches must hold at least 1");
+        }
+        if self.config.claim_concurrency == 0
+            || self.config.claim_concurrency > self.config.max_concurrent_jobs
+        {
+            return invalid(
+                "claim_concurrency",
+                "must be at least 1 and at most max_concurrent_jobs",
+            );
         }
         if self.config.heartbeat_interval.is_zero() || self.config.poll_interval.is_zero() {
             return invalid("heartbeat_interval", "intervals must be longer than zero");
@@ -283,7 +305,7 @@ impl WorkerBuilder {
             worker.killed.clone(),
         ));
         let heartbeat = runtime.spawn(heartbeat::run(Arc::clone(&worker)));
-        let claims = runtime.spawn(claim_loop(Arc::clone(&worker)));
+        let claims = runtime.spawn(claimers(Arc::clone(&worker)));
         let external = self.shutdown.unwrap_or_default();
         runtime.spawn(supervise(
             Arc::clone(&worker),
@@ -365,7 +387,38 @@ pub(crate) async fn register(worker: &WorkerShared) -> Result<()> {
     Ok(())
 }
 
-async fn claim_loop(worker: Arc<WorkerShared>) {
+/// Runs the worker's claim loops (`claim_concurrency` of them) until they stop.
+async fn claimers(worker: Arc<WorkerShared>) {
+    // One streak of failures for all the loops: an outage is announced once, and every loop
+    // backs off.
+    let failures = Arc::new(std::sync::Mutex::new(outage::FailureStreak::new(
+        "claim jobs",
+    )));
+    let loops: Vec<_> = (0..worker.config.claim_concurrency)
+        .map(|index| {
+            tokio::spawn(claim_loop(
+                Arc::clone(&worker),
+                index == 0,
+                Arc::clone(&failures),
+            ))
+        })
+        .collect();
+    for claims in loops {
+        let _ = claims.await;
+    }
+}
+
+/// One claim loop; only the `first` polls the store when idle.
+async fn claim_loop(
+    worker: Arc<WorkerShared>,
+    first: bool,
+    failures: Arc<std::sync::Mutex<outage::FailureStreak>>,
+) {
+    let streak = || {
+        failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     let shared = &worker.manager;
     // Jobs made claimable by other processes (a hint from stores that have one; never fires
     // otherwise).
@@ -373,8 +426,7 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
         .store
         .claimable_signal()
         .unwrap_or_else(|| Arc::new(tokio::sync::Notify::new()));
-    let poll = !shared.store.process_local();
-    let mut failures = outage::FailureStreak::new("claim jobs");
+    let poll = first && !shared.store.process_local();
     loop {
         if worker.stopped.is_cancelled() || worker.killed.is_cancelled() {
             return;
@@ -385,18 +437,23 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
         let store_notified = store_wake.notified();
         tokio::pin!(store_notified);
         store_notified.as_mut().enable();
-        let free = worker.slots.available_permits();
-        if free == 0 {
+        let limit = u32::try_from(worker.slots.available_permits())
+            .unwrap_or(u32::MAX)
+            .min(worker.config.claim_batch);
+        // The slots this claim may fill, reserved before it asks (other claim loops of the
+        // worker may be asking too); those it does not fill are given back when it returns.
+        let reserved = match limit {
+            0 => None,
+            _ => Arc::clone(&worker.slots).try_acquire_many_owned(limit).ok(),
+        };
+        let Some(mut reserved) = reserved else {
             tokio::select! {
                 () = worker.stopped.cancelled() => return,
                 () = worker.killed.cancelled() => return,
                 permit = Arc::clone(&worker.slots).acquire_owned() => drop(permit),
             }
             continue;
-        }
-        let limit = u32::try_from(free)
-            .unwrap_or(u32::MAX)
-            .min(worker.config.claim_batch);
+        };
         let now = shared.events.clock.now();
         let request = ClaimRequest {
             worker_id: worker.id.clone(),
@@ -408,21 +465,25 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
         };
         match shared.store.claim(&request).await {
             Ok(jobs) => {
-                failures.succeeded(&worker.id);
+                streak().succeeded(&worker.id);
                 let claimed = jobs.len();
                 for job in jobs {
-                    start_job(&worker, job);
+                    let slot = reserved.split(1);
+                    start_job(&worker, job, slot);
                 }
                 if claimed as u32 == limit {
                     continue;
                 }
             }
-            Err(error) => failures.failed(shared, &worker.id, &error),
+            Err(error) => streak().failed(shared, &worker.id, &error),
         }
+        // The slots no claimed job took.
+        drop(reserved);
         // After failed claims (an outage: announced once), wait out a growing backoff, not
         // woken early by new jobs, which could not be claimed anyway.
-        if failures.count() > 0 {
-            let backoff = outage::claim_backoff(worker.config.poll_interval, failures.count());
+        let failed = streak().count();
+        if failed > 0 {
+            let backoff = outage::claim_backoff(worker.config.poll_interval, failed);
             tokio::select! {
                 () = worker.stopped.cancelled() => return,
                 () = worker.killed.cancelled() => return,
@@ -449,7 +510,11 @@ async fn claim_loop(worker: Arc<WorkerShared>) {
     }
 }
 
-fn start_job(worker: &Arc<WorkerShared>, job: crate::job::Job) {
+fn start_job(
+    worker: &Arc<WorkerShared>,
+    job: crate::job::Job,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
     // A job that became due a moment ago may be claimed before the scheduler announced it:
     // announce it here, so that `job.queued` always precedes `job.started`.
     if let Some(at) = job.queued_at
@@ -469,15 +534,15 @@ fn start_job(worker: &Arc<WorkerShared>, job: crate::job::Job) {
     let claimed = worker.manager.events.claimed_events(&worker.id, &job);
     worker.manager.events.committed(claimed);
     let handler = worker.handlers.get(&job.name).map(Arc::clone);
-    let permit = Arc::clone(&worker.slots).try_acquire_owned();
     match (handler, permit) {
-        (Some(handler), Ok(permit)) => {
+        (Some(handler), Some(permit)) => {
             worker
                 .runners
                 .spawn(runner::run(Arc::clone(worker), job, handler, permit));
         }
-        // Only this loop takes slots and only for names it has handlers for, so neither can
-        // be missing; if it were, the lease expiry would return the job to the queue.
+        // A claim takes at most the slots it reserved, and only names the worker has handlers
+        // for, so neither can be missing; if it were, the lease expiry would return the job
+        // to the queue.
         _ => tracing::error!(job_id = %job.id, "claimed a job without a slot or handler"),
     }
 }

@@ -91,3 +91,45 @@ async fn failed_claims_back_off_and_each_outage_is_announced_once() {
     );
     worker.shutdown().await;
 }
+
+/// With several claims in flight, an outage is still announced once: the worker's claim loops
+/// share one streak of failures, and all of them back off.
+#[tokio::test(start_paused = true)]
+async fn an_outage_is_announced_once_whatever_the_claims_in_flight() {
+    let store = Arc::new(FlakyStore::default());
+    let emitter = oa_events::EventEmitter::new();
+    let recorder = oa_events::testing::RecordingSubscriber::attach(&emitter);
+    let manager = JobManager::builder(store.clone())
+        .emitter(emitter)
+        .build()
+        .unwrap();
+    let worker = manager
+        .worker()
+        .heartbeat_interval(Duration::from_secs(30))
+        .poll_interval(Duration::from_secs(1))
+        .max_concurrent_jobs(3)
+        .claim_batch(1)
+        .claim_concurrency(3)
+        .handler("echo", |_ctx: JobContext| async {
+            Ok::<_, JobError>(Value::Null)
+        })
+        .start()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    store.down.store(true, Ordering::SeqCst);
+    let before = store.claims.load(Ordering::SeqCst);
+    let job = manager.create(NewJob::new("echo")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let tries = store.claims.load(Ordering::SeqCst) - before;
+    // Three loops backing off as one would (14 tries each), not every poll interval (180).
+    assert!(
+        (12..=48).contains(&tries),
+        "{tries} claims in a minute of outage"
+    );
+    assert_eq!(system_errors(&recorder, "claim jobs"), 1);
+    store.down.store(false, Ordering::SeqCst);
+    wait_event(&recorder, &job.id, EventType::JobCompleted).await;
+    worker.shutdown().await;
+    manager.shutdown().await;
+}

@@ -1,5 +1,5 @@
-//! A memory store to watch and break from tests: it counts claims, and fails its claims and
-//! heartbeats while it is `down`.
+//! A memory store to watch and break from tests: it counts claims (and how many were in flight
+//! at once), can make them slow, and fails its claims and heartbeats while it is `down`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -18,6 +18,11 @@ pub(crate) struct FlakyStore {
     pub(crate) down: AtomicBool,
     /// Claims asked so far (failed ones too).
     pub(crate) claims: AtomicU64,
+    /// How long each claim takes, in milliseconds (0: as long as the memory store's).
+    pub(crate) claim_delay_ms: AtomicU64,
+    /// Claims in flight now, and the most there ever were at once.
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) most_in_flight: AtomicU64,
 }
 
 impl FlakyStore {
@@ -60,8 +65,18 @@ impl JobStore for FlakyStore {
     }
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>> {
         self.claims.fetch_add(1, Ordering::SeqCst);
-        self.check("claim")?;
-        self.inner.claim(request).await
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        let delay = self.claim_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        let claimed = match self.check("claim") {
+            Ok(()) => self.inner.claim(request).await,
+            Err(error) => Err(error),
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        claimed
     }
     async fn register_worker(&self, record: &WorkerRecord) -> Result<()> {
         self.inner.register_worker(record).await

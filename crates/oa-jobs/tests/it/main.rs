@@ -8,6 +8,7 @@
 
 mod an_idle_system_sleeps;
 mod claims_back_off_while_the_store_is_down;
+mod claims_in_flight;
 mod event_log_suite;
 mod flaky_store;
 mod job_lifecycles_emit_the_table;

@@ -503,7 +503,7 @@ macro_rules! finish_jobs {
                          $11::int8[], $12::int8[], $13::text[]) \
                  AS u(id, status, progress, attempt, result, error, worker_id, queued_at, \
                       started_at, finished_at, updated_at, lease_expires_at, expected) \
-             WHERE jobs.id = u.id AND jobs.status = u.expected \
+             WHERE jobs.id = ANY($1) AND jobs.id = u.id AND jobs.status = u.expected \
              AND (u.expected NOT IN ('running', 'paused') OR jobs.attempt = u.attempt) \
              RETURNING u.expected AS old_status, jobs.status)",
             count_changes!()

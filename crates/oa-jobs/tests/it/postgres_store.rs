@@ -526,3 +526,52 @@ async fn claims_log_the_engines_events(claim_batch: u32) {
     }
     assert!(logged.windows(2).all(|pair| pair[0].seq < pair[1].seq));
 }
+
+/// Claims keep to the indexes when the table grows from empty: PostgreSQL caches a plan per
+/// connection after five runs, and one made while the table was nearly empty would read the
+/// whole table at every claim while it grows (the store's connections run without sequential
+/// scans). Counted with PostgreSQL's own statistics of the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_keep_to_the_indexes_when_the_table_grows_from_empty() {
+    let Some(schema) = PgSchema::new() else {
+        return;
+    };
+    // One connection, so that every claim runs on the connection whose plan is cached.
+    let store = schema.options().max_connections(1).open().await.unwrap();
+    for _ in 0..10 {
+        assert!(store.claim(&claim("w", "x", 1)).await.unwrap().is_empty());
+    }
+    let jobs: Vec<Job> = (0..2000)
+        .map(|i| queued(&format!("j{i:05}"), "x"))
+        .collect();
+    store.insert_many(&jobs).await.unwrap();
+    for _ in 0..100 {
+        assert_eq!(store.claim(&claim("w", "x", 1)).await.unwrap().len(), 1);
+    }
+    // A session's statistics reach the shared ones when it ends.
+    store.close().await;
+    let mut conn = schema.connect().await;
+    let scans = async {
+        loop {
+            let row = sqlx::query(
+                "SELECT coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_user_tables \
+                 WHERE schemaname = current_schema() AND relname = 'jobs'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            let (seq, idx): (i64, i64) = (row.get(0), row.get(1));
+            if seq + idx >= 100 {
+                return (seq, idx);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (seq, idx) = tokio::time::timeout(Duration::from_secs(60), scans)
+        .await
+        .expect("the claims' statistics never arrived");
+    assert!(
+        seq < 10,
+        "{seq} sequential scans of the jobs table ({idx} index scans)"
+    );
+}

@@ -101,6 +101,11 @@ const FOLD_COUNTS_ABOVE: i64 = 512;
 ///   database-wide lock through its commit). Numbers are given at insert time but commits
 ///   come in another order, so readers wait for a hole to fill for up to a settle time: see
 ///   [`event_log`](JobStore::event_log) and [`PgStoreOptions::settle`].
+/// - **Plans that keep to the indexes.** The store's connections run with
+///   `enable_seqscan = off`: every statement is built around an index, and PostgreSQL caches
+///   one plan per connection and statement, made for the table as it was then; a plan made
+///   while the table was nearly empty would read the whole table at every claim while it
+///   grows, until autovacuum analyzes it (a test counts the table's sequential scans).
 /// - **Bounded purges.** Retention deletes at most 1,000 jobs per transaction, repeating until
 ///   none is left, so that a large purge never holds locks or bloats one transaction.
 /// - **Exact values.** Timestamps are BIGINT nanoseconds since the epoch, as in the SQLite

@@ -681,6 +681,7 @@ impl JobStore for PgStore {
         let statement = match (names.len() == 1, in_statement) {
             (true, false) => sql::CLAIM_ONE_NAME,
             (false, false) => sql::CLAIM_MANY_NAMES,
+            (true, true) if request.limit == 1 => sql::CLAIM_ONE_JOB_LOGGED,
             (true, true) => sql::CLAIM_ONE_NAME_LOGGED,
             (false, true) => sql::CLAIM_MANY_NAMES_LOGGED,
         };

@@ -146,6 +146,13 @@ struct WorkerArgs {
     /// The worker id prefix (default: host, pid and a random suffix).
     #[arg(long, env = "OA_WORKER_ID")]
     id: Option<String>,
+    /// Jobs one claim takes at most (default: --concurrency; 1 claims one job per statement).
+    #[arg(long, env = "OA_CLAIM_BATCH")]
+    claim_batch: Option<u32>,
+    /// Claims each worker has in flight at once (1 to --concurrency): with small claim
+    /// batches, several in flight keep the slots full.
+    #[arg(long, env = "OA_CLAIM_CONCURRENCY", default_value_t = 1)]
+    claim_concurrency: u32,
     /// Seconds a shutdown lets running jobs finish.
     #[arg(long, default_value_t = 30.0)]
     shutdown_grace: f64,
@@ -425,6 +432,8 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         event_log: !args.no_event_log,
         follow_log: true,
         heartbeat_interval: Duration::from_secs(5),
+        claim_batch: None,
+        claim_concurrency: 1,
     };
     let (system, stop, served) = start_serving(&options, &args.api, duration).await?;
     let url = api::url(served.address);
@@ -488,6 +497,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         event_log: !args.store.no_event_log,
         follow_log: true,
         heartbeat_interval: positive_seconds(args.heartbeat_interval, "--heartbeat-interval")?,
+        claim_batch: None,
+        claim_concurrency: 1,
     };
     let (system, stop, served) = start_serving(&options, &args.api, None).await?;
     let url = api::url(served.address);
@@ -530,6 +541,8 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
         event_log: !args.store.no_event_log,
         follow_log: false,
         heartbeat_interval: positive_seconds(args.heartbeat_interval, "--heartbeat-interval")?,
+        claim_batch: args.claim_batch,
+        claim_concurrency: args.claim_concurrency,
     };
     let system = System::start(&options).await?;
     let ids: Vec<&str> = system

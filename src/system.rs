@@ -34,6 +34,10 @@ pub(crate) struct SystemOptions {
     pub(crate) follow_log: bool,
     /// How often workers heartbeat (their leases last 3 intervals).
     pub(crate) heartbeat_interval: Duration,
+    /// Jobs one claim takes at most (default: `concurrency`).
+    pub(crate) claim_batch: Option<u32>,
+    /// Claims each worker has in flight at once.
+    pub(crate) claim_concurrency: u32,
 }
 
 /// A running system.
@@ -128,8 +132,12 @@ impl System {
         for index in 0..options.workers {
             let mut builder = handlers::register(manager.worker())
                 .max_concurrent_jobs(options.concurrency)
+                .claim_concurrency(options.claim_concurrency)
                 .heartbeat_interval(options.heartbeat_interval)
                 .shutdown_grace(options.shutdown_grace);
+            if let Some(batch) = options.claim_batch {
+                builder = builder.claim_batch(batch);
+            }
             if let Some(prefix) = &options.worker_prefix {
                 builder = builder.id(format!("{prefix}-{}", index + 1));
             }

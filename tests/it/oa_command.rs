@@ -64,3 +64,24 @@ fn version_and_help_answer() {
     assert!(help.status.success());
     assert!(String::from_utf8(help.stdout).unwrap().contains("--json"));
 }
+
+#[test]
+fn a_worker_with_more_claims_in_flight_than_slots_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let output = oa(&[
+        "worker",
+        "--store",
+        &store,
+        "--concurrency",
+        "4",
+        "--claim-concurrency",
+        "5",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim(),
+        "oa: invalid claim_concurrency: must be at least 1 and at most max_concurrent_jobs"
+    );
+}

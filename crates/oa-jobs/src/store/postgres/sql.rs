@@ -206,15 +206,25 @@ macro_rules! claim_one_name {
     };
 }
 
+/// A claim (`claim_one_name!` or `claim_many_names!`) as the `WITH` query `claimed`, and its
+/// count (`count_claimed!`); the caller appends what follows.
+macro_rules! claimed {
+    ($claim:ident) => {
+        concat!(
+            "WITH claimed AS (",
+            $claim!(),
+            " RETURNING ",
+            job_columns!(),
+            ")",
+            count_claimed!()
+        )
+    };
+}
+
 /// Claims the next `$5` claimable jobs named `$4`, walking the `jobs_ready` index in claim order
 /// and skipping the rows other claims have locked, and counts them (`count_claimed!`).
 pub(super) const CLAIM_ONE_NAME: &str = concat!(
-    "WITH claimed AS (",
-    claim_one_name!(),
-    " RETURNING ",
-    job_columns!(),
-    ")",
-    count_claimed!(),
+    claimed!(claim_one_name),
     "SELECT ",
     job_columns!(),
     " FROM claimed"
@@ -238,32 +248,33 @@ macro_rules! claim_many_names {
 /// first `$5` of each name from the `jobs_ready` index, then the best `$5` of those. (The rows
 /// locked and not kept are released at the end of the statement's transaction, a moment later.)
 pub(super) const CLAIM_MANY_NAMES: &str = concat!(
-    "WITH claimed AS (",
-    claim_many_names!(),
-    " RETURNING ",
-    job_columns!(),
-    ")",
-    count_claimed!(),
+    claimed!(claim_many_names),
     "SELECT ",
     job_columns!(),
     " FROM claimed"
 );
 
+/// The data of a claim's event `k` (0: `worker.claimed_job`, 1: `job.started`) for the
+/// claimed row `c`, built by the functions of the fourth migration.
+macro_rules! claim_event_data {
+    () => {
+        "CASE k.k WHEN 0 THEN oa_jobs_claimed_data(c.name, c.priority, c.attempt) \
+         ELSE oa_jobs_started_data(c.name, c.priority, c.tags, c.max_retries, c.attempt, \
+             c.result, c.error, c.created_at, c.queued_at, c.started_at, c.finished_at) END"
+    };
+}
+
 /// Logs the events of the jobs a claim returned as `claimed` (the statement's first part), in
-/// the statement itself: for each job in claim order, `worker.claimed_job` then `job.started`,
-/// built by the functions of the fourth migration from the claimed rows, with the ids of the
-/// array `$6` (two per job, in that order), at `$1` (the claim's time), for the worker `$2`.
-/// Then returns the claimed jobs.
+/// the statement itself: for each job in claim order, `worker.claimed_job` then `job.started`
+/// (`claim_event_data!`), with the ids of the array `$6` (two per job, in that order), at `$1`
+/// (the claim's time), for the worker `$2`. Then returns the claimed jobs.
 macro_rules! log_claimed {
     () => {
         concat!(
             ", logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
-                 SELECT ($6::uuid[])[2 * c.n - 1 + k.k], k.event_type, $1, c.id, $2, \
-                     CASE k.k WHEN 0 THEN oa_jobs_claimed_data(c.name, c.priority, c.attempt) \
-                     ELSE oa_jobs_started_data(c.name, c.priority, c.tags, c.max_retries, \
-                         c.attempt, c.result, c.error, c.created_at, c.queued_at, \
-                         c.started_at, c.finished_at) END \
-                 FROM (SELECT claimed.*, row_number() OVER ( \
+                 SELECT ($6::uuid[])[2 * c.n - 1 + k.k], k.event_type, $1, c.id, $2, ",
+            claim_event_data!(),
+            " FROM (SELECT claimed.*, row_number() OVER ( \
                            ORDER BY priority DESC, coalesce(queued_at, created_at), id) AS n \
                        FROM claimed) AS c \
                  CROSS JOIN (VALUES (0, 'worker.claimed_job'), (1, 'job.started')) \
@@ -277,34 +288,17 @@ macro_rules! log_claimed {
 }
 
 /// [`CLAIM_ONE_NAME`] that logs the claim's events in the same statement (`log_claimed!`).
-pub(super) const CLAIM_ONE_NAME_LOGGED: &str = concat!(
-    "WITH claimed AS (",
-    claim_one_name!(),
-    " RETURNING ",
-    job_columns!(),
-    ")",
-    count_claimed!(),
-    log_claimed!()
-);
+pub(super) const CLAIM_ONE_NAME_LOGGED: &str = concat!(claimed!(claim_one_name), log_claimed!());
 
 /// [`CLAIM_ONE_NAME_LOGGED`] for a claim of one job (`$5` is 1): its two events need no
 /// numbering, so the plan has no window function and no sort of the claimed rows (one job per
 /// claim is what a worker with small claims runs most). Same parameters, same result.
 pub(super) const CLAIM_ONE_JOB_LOGGED: &str = concat!(
-    "WITH claimed AS (",
-    claim_set!(),
-    "SELECT id FROM jobs WHERE status = 'queued' AND name = $4 AND ready_at <= $1 \
-     ORDER BY priority DESC, ready_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) RETURNING ",
-    job_columns!(),
-    ")",
-    count_claimed!(),
+    claimed!(claim_one_name),
     ", logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
-         SELECT ($6::uuid[])[1 + k.k], k.event_type, $1, c.id, $2, \
-             CASE k.k WHEN 0 THEN oa_jobs_claimed_data(c.name, c.priority, c.attempt) \
-             ELSE oa_jobs_started_data(c.name, c.priority, c.tags, c.max_retries, \
-                 c.attempt, c.result, c.error, c.created_at, c.queued_at, \
-                 c.started_at, c.finished_at) END \
-         FROM claimed AS c \
+         SELECT ($6::uuid[])[1 + k.k], k.event_type, $1, c.id, $2, ",
+    claim_event_data!(),
+    " FROM claimed AS c \
          CROSS JOIN (VALUES (0, 'worker.claimed_job'), (1, 'job.started')) AS k(k, event_type) \
          ORDER BY k.k) \
      SELECT ",
@@ -313,15 +307,8 @@ pub(super) const CLAIM_ONE_JOB_LOGGED: &str = concat!(
 );
 
 /// [`CLAIM_MANY_NAMES`] that logs the claim's events in the same statement (`log_claimed!`).
-pub(super) const CLAIM_MANY_NAMES_LOGGED: &str = concat!(
-    "WITH claimed AS (",
-    claim_many_names!(),
-    " RETURNING ",
-    job_columns!(),
-    ")",
-    count_claimed!(),
-    log_claimed!()
-);
+pub(super) const CLAIM_MANY_NAMES_LOGGED: &str =
+    concat!(claimed!(claim_many_names), log_claimed!());
 
 /// Inserts or replaces a worker record.
 pub(super) const UPSERT_WORKER: &str = concat!(

@@ -106,6 +106,8 @@ const FOLD_COUNTS_ABOVE: i64 = 512;
 ///   one plan per connection and statement, made for the table as it was then; a plan made
 ///   while the table was nearly empty would read the whole table at every claim while it
 ///   grows, until autovacuum analyzes it (a test counts the table's sequential scans).
+///   Listings, whose filters (any status, a tag, a worker) no index serves, turn them back on
+///   for their own transaction.
 /// - **Bounded purges.** Retention deletes at most 1,000 jobs per transaction, repeating until
 ///   none is left, so that a large purge never holds locks or bloats one transaction.
 /// - **Exact values.** Timestamps are BIGINT nanoseconds since the epoch, as in the SQLite
@@ -642,11 +644,20 @@ impl JobStore for PgStore {
             .push_bind(i64::from(page.limit) + 1)
             .push(" OFFSET ")
             .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
-        let rows = query
-            .build()
-            .fetch_all(self.pool())
+        // Listings are the one kind of statement whose filters no index serves (any status,
+        // a tag, a worker): the planner may read the table whole when that is cheaper, as it
+        // could before the store's connections turned sequential scans off.
+        let mut tx = self.pool().begin().await.map_err(Error::database("list"))?;
+        sqlx::query(sql::ALLOW_SEQSCAN)
+            .execute(&mut *tx)
             .await
             .map_err(Error::database("list"))?;
+        let rows = query
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::database("list"))?;
+        tx.commit().await.map_err(Error::database("list"))?;
         let limit = page.limit as usize;
         let more = rows.len() > limit;
         let jobs = decode_jobs(&rows[..rows.len().min(limit)])?;

@@ -177,6 +177,10 @@ pub(super) const FOLD_COUNTS: &str = "WITH gone AS ( \
      INSERT INTO job_counts (status, slot, count) SELECT status, 0, count FROM sums \
      ON CONFLICT (status, slot) DO UPDATE SET count = job_counts.count + EXCLUDED.count";
 
+/// Lets the planner read the jobs whole until the end of the transaction (the store's
+/// connections run with `enable_seqscan = off`; listings filter on what no index serves).
+pub(super) const ALLOW_SEQSCAN: &str = "SET LOCAL enable_seqscan = on";
+
 /// The start of a listing; the filters and the page are appended.
 pub(super) const LIST_JOBS: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE TRUE");
 

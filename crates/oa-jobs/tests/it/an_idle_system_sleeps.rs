@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use oa_events::EventType;
-use oa_jobs::{JobContext, JobError, JobManager, NewJob};
+use oa_jobs::{JobContext, JobError, NewJob};
 use serde_json::Value;
 
 use crate::flaky_store::FlakyStore;
@@ -15,12 +15,7 @@ use crate::support::wait_event;
 #[tokio::test(start_paused = true)]
 async fn an_idle_worker_does_not_poll_and_still_starts_new_jobs_at_once() {
     let store = Arc::new(FlakyStore::default());
-    let emitter = oa_events::EventEmitter::new();
-    let recorder = oa_events::testing::RecordingSubscriber::attach(&emitter);
-    let manager = JobManager::builder(store.clone())
-        .emitter(emitter)
-        .build()
-        .unwrap();
+    let (manager, recorder) = FlakyStore::engine(&store);
     let worker = manager
         .worker()
         .handler("echo", |_ctx: JobContext| async {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use oa_events::EventType;
-use oa_jobs::{JobContext, JobError, JobManager, NewJob};
+use oa_jobs::{JobContext, JobError, NewJob};
 use serde_json::Value;
 
 use crate::flaky_store::FlakyStore;
@@ -29,12 +29,7 @@ fn system_errors(recorder: &oa_events::testing::RecordingSubscriber, operation: 
 #[tokio::test(start_paused = true)]
 async fn failed_claims_back_off_and_each_outage_is_announced_once() {
     let store = Arc::new(FlakyStore::default());
-    let emitter = oa_events::EventEmitter::new();
-    let recorder = oa_events::testing::RecordingSubscriber::attach(&emitter);
-    let manager = JobManager::builder(store.clone())
-        .emitter(emitter)
-        .build()
-        .unwrap();
+    let (manager, recorder) = FlakyStore::engine(&store);
     // Heartbeats every 30 s: a minute of outage is not long enough to be declared offline.
     let worker = manager
         .worker()
@@ -97,12 +92,7 @@ async fn failed_claims_back_off_and_each_outage_is_announced_once() {
 #[tokio::test(start_paused = true)]
 async fn an_outage_is_announced_once_whatever_the_claims_in_flight() {
     let store = Arc::new(FlakyStore::default());
-    let emitter = oa_events::EventEmitter::new();
-    let recorder = oa_events::testing::RecordingSubscriber::attach(&emitter);
-    let manager = JobManager::builder(store.clone())
-        .emitter(emitter)
-        .build()
-        .unwrap();
+    let (manager, recorder) = FlakyStore::engine(&store);
     let worker = manager
         .worker()
         .heartbeat_interval(Duration::from_secs(30))

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use oa_events::EventType;
-use oa_events::testing::RecordingSubscriber;
 use oa_jobs::{Error, JobContext, JobError, JobManager, NewJob};
 use serde_json::Value;
 
@@ -20,12 +19,7 @@ use crate::support::wait_event;
 async fn run_with_claims_in_flight(claim_concurrency: u32) -> u64 {
     let store = Arc::new(FlakyStore::default());
     store.claim_delay_ms.store(5, Ordering::SeqCst);
-    let emitter = oa_events::EventEmitter::new();
-    let recorder = RecordingSubscriber::attach(&emitter);
-    let manager = JobManager::builder(store.clone())
-        .emitter(emitter)
-        .build()
-        .unwrap();
+    let (manager, recorder) = FlakyStore::engine(&store);
     let running = Arc::new(AtomicU64::new(0));
     let most_running = Arc::new(AtomicU64::new(0));
     let (r, m) = (Arc::clone(&running), Arc::clone(&most_running));

@@ -1,14 +1,16 @@
 //! A memory store to watch and break from tests: it counts claims (and how many were in flight
 //! at once), can make them slow, and fails its claims and heartbeats while it is `down`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use oa_events::testing::RecordingSubscriber;
 use oa_jobs::store::{
     ClaimRequest, HeartbeatOutcome, JobFilter, JobPage, JobUpdate, Page, StatusCounts, WorkerRecord,
 };
-use oa_jobs::{Error, Job, JobStore, MemoryStore, Result};
+use oa_jobs::{Error, Job, JobManager, JobStore, MemoryStore, Result};
 
 /// A memory store that counts claims, and whose claims and heartbeats fail while it is `down`.
 #[derive(Debug, Default)]
@@ -26,6 +28,17 @@ pub(crate) struct FlakyStore {
 }
 
 impl FlakyStore {
+    /// A manager over `store`, and a recorder of its events.
+    pub(crate) fn engine(store: &Arc<Self>) -> (JobManager, RecordingSubscriber) {
+        let emitter = oa_events::EventEmitter::new();
+        let recorder = RecordingSubscriber::attach(&emitter);
+        let manager = JobManager::builder(Arc::clone(store) as Arc<dyn JobStore>)
+            .emitter(emitter)
+            .build()
+            .unwrap();
+        (manager, recorder)
+    }
+
     fn check(&self, operation: &'static str) -> Result<()> {
         if self.down.load(Ordering::SeqCst) {
             return Err(Error::Database {

@@ -97,6 +97,15 @@ pub(super) async fn write_events(
     Ok(())
 }
 
+/// The events of every update of `updates`, in order, ready to insert.
+pub(super) fn events_of(updates: &[JobUpdate]) -> Result<Vec<EncodedEvent>> {
+    updates
+        .iter()
+        .flat_map(|update| &update.events)
+        .map(EncodedEvent::new)
+        .collect()
+}
+
 /// The events of the applied updates of a batch (those whose result is `Ok`), in the order of
 /// the updates.
 ///

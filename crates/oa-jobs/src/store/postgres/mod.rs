@@ -26,10 +26,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use self::listen::Channels;
-use self::log::{EventColumns, applied_events, write_events};
+use self::log::{EventColumns, applied_events, events_of, write_events};
 use self::ops::{
-    apply_update, decode_jobs, first_duplicate, is_unique_violation, release_all, update_distinct,
-    write_job,
+    all_applied, apply_update, decode_jobs, first_duplicate, is_unique_violation, release_all,
+    update_distinct, write_job,
 };
 pub use self::options::PgStoreOptions;
 use self::rows::{
@@ -41,8 +41,8 @@ use super::types::{
     ClaimRequest, HeartbeatOutcome, HeldJob, JobFilter, JobPage, JobUpdate, Page, StatusCounts,
     WorkerRecord, WorkerState,
 };
-use super::{BatchPlan, check_update, plan_batch, sort_in_claim_order};
 use super::{JobStore, LogEvents};
+use super::{check_update, sort_in_claim_order};
 use crate::error::{Error, Result};
 use crate::job::Job;
 
@@ -286,45 +286,27 @@ impl PgStore {
     /// caller then takes the transaction's path, which sorts the updates out one by one.
     async fn update_all_at_once(&self, updates: &[JobUpdate]) -> Result<Option<Vec<Result<()>>>> {
         const OPERATION: &str = "update_many";
-        let BatchPlan {
-            outcomes,
-            mut pending,
-            forbidden,
-        } = plan_batch(updates, EncodedJob::new);
-        if !forbidden.is_empty()
-            || outcomes.iter().any(Option::is_some)
-            || pending.len() > sql::MAX_BATCH
-        {
+        let Some(mut pending) = whole_batch(updates, EncodedJob::new) else {
+            return Ok(None);
+        };
+        if pending.len() > sql::MAX_BATCH {
             return Ok(None);
         }
         let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
         // Rows are locked in id order, as a heartbeat's lease renewal locks them.
         pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
         let columns = JobColumns::of_updates(pending);
-        let events: Vec<EncodedEvent> = updates
-            .iter()
-            .flat_map(|update| &update.events)
-            .map(EncodedEvent::new)
-            .collect::<Result<_>>()?;
+        let events = events_of(updates)?;
         let logs = !events.is_empty();
         let query = columns.bind_update(sqlx::query(sql::UPDATE_JOBS_LOGGED));
-        let done = EventColumns::of(events)
-            .bind(query)
-            .bind(expected_rows)
-            .execute(self.pool())
-            .await;
-        match done {
-            Ok(_) => {
-                if logs {
-                    self.logged();
-                }
-                Ok(Some(updates.iter().map(|_| Ok(())).collect()))
-            }
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(sql::NOT_ALL_APPLIED) => {
-                Ok(None)
-            }
-            Err(e) => Err(Error::database(OPERATION)(e)),
+        let query = EventColumns::of(events).bind(query).bind(expected_rows);
+        if !all_applied(query, self.pool(), OPERATION).await? {
+            return Ok(None);
         }
+        if logs {
+            self.logged();
+        }
+        Ok(Some(updates.iter().map(|_| Ok(())).collect()))
     }
 
     /// [`finish_attempts`](JobStore::finish_attempts) in one statement that writes only the
@@ -341,11 +323,7 @@ impl PgStore {
         if pending.is_empty() || pending.len() > sql::MAX_BATCH {
             return Ok(None);
         }
-        let events: Vec<EncodedEvent> = updates
-            .iter()
-            .flat_map(|update| &update.events)
-            .map(EncodedEvent::new)
-            .collect::<Result<_>>()?;
+        let events = events_of(updates)?;
         let logs = !events.is_empty();
         let written = if pending.len() == 1
             && let Some((outcome, expected)) = pending.pop()
@@ -375,15 +353,7 @@ impl PgStore {
             } else {
                 columns.bind(sqlx::query(sql::FINISH_JOBS))
             };
-            match query.bind(expected_rows).execute(self.pool()).await {
-                Ok(_) => true,
-                Err(sqlx::Error::Database(e))
-                    if e.code().as_deref() == Some(sql::NOT_ALL_APPLIED) =>
-                {
-                    false
-                }
-                Err(e) => return Err(Error::database(OPERATION)(e)),
-            }
+            all_applied(query.bind(expected_rows), self.pool(), OPERATION).await?
         };
         if !written {
             return Ok(None);

@@ -23,6 +23,22 @@ pub(super) fn decode_jobs(rows: &[PgRow]) -> Result<Vec<Job>> {
     rows.iter().map(decode_job).collect()
 }
 
+/// Runs a batch statement that writes all of its updates or none (it fails with SQLSTATE
+/// [`sql::NOT_ALL_APPLIED`] when some did not apply); whether it wrote them.
+pub(super) async fn all_applied(
+    query: super::rows::Query,
+    pool: &sqlx::PgPool,
+    operation: &'static str,
+) -> Result<bool> {
+    match query.execute(pool).await {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(sql::NOT_ALL_APPLIED) => {
+            Ok(false)
+        }
+        Err(e) => Err(Error::database(operation)(e)),
+    }
+}
+
 /// Writes `job` over the stored row if its status is still `expected`; whether it did.
 pub(super) async fn write_job(
     conn: &mut PgConnection,

@@ -373,45 +373,28 @@ pub(super) async fn a_late_outcome_of_an_older_attempt_is_refused(store: Store) 
     failed
         .fail_attempt(JobError::fatal("x", "late"), at(42))
         .unwrap();
-    let results = store
-        .update_many(&[
-            JobUpdate::new(late, JobStatus::Running),
-            JobUpdate::new(failed.clone(), JobStatus::Running),
-        ])
-        .await
-        .unwrap();
-    assert!(
-        results
-            .iter()
-            .all(|r| matches!(r, Err(Error::StaleAttempt { .. }))),
-        "{results:?}"
-    );
+    let stale = [
+        JobUpdate::new(late, JobStatus::Running),
+        JobUpdate::new(failed, JobStatus::Running),
+    ];
+    let all_stale = |results: &[oa_jobs::Result<()>]| {
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(Error::StaleAttempt { .. }))),
+            "{results:?}"
+        );
+    };
+    all_stale(&store.update_many(&stale).await.unwrap());
     assert_eq!(get(&store, "j1").await, second);
 
     // The same through `finish_attempts`, as a commit writer writes it: alone, then in a batch.
-    let results = store
-        .finish_attempts(&[JobUpdate::new(failed.clone(), JobStatus::Running)])
-        .await
-        .unwrap();
+    let results = store.finish_attempts(&stale[1..]).await.unwrap();
     assert!(
         matches!(results[..], [Err(Error::StaleAttempt { attempt: 1, .. })]),
         "{results:?}"
     );
-    let mut late = first.clone();
-    late.complete(json!("late"), at(42)).unwrap();
-    let results = store
-        .finish_attempts(&[
-            JobUpdate::new(late, JobStatus::Running),
-            JobUpdate::new(failed, JobStatus::Running),
-        ])
-        .await
-        .unwrap();
-    assert!(
-        results
-            .iter()
-            .all(|r| matches!(r, Err(Error::StaleAttempt { .. }))),
-        "{results:?}"
-    );
+    all_stale(&store.finish_attempts(&stale).await.unwrap());
     assert_eq!(get(&store, "j1").await, second);
 
     // The current holder's outcome goes through.

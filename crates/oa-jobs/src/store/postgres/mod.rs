@@ -107,7 +107,9 @@ const FOLD_COUNTS_ABOVE: i64 = 512;
 ///   while the table was nearly empty would read the whole table at every claim while it
 ///   grows, until autovacuum analyzes it (a test counts the table's sequential scans).
 ///   Listings, whose filters (any status, a tag, a worker) no index serves, turn them back on
-///   for their own transaction.
+///   for their own transaction. And `jit = off`: the store's statements are short, and a plan
+///   with a sequential scan turned off costs more than `jit_above_cost`, so PostgreSQL compiled
+///   the listing of the workers at every call (about 100 ms of CPU each; a test reads its plan).
 /// - **Bounded purges.** Retention deletes at most 1,000 jobs per transaction, repeating until
 ///   none is left, so that a large purge never holds locks or bloats one transaction.
 /// - **Exact values.** Timestamps are BIGINT nanoseconds since the epoch, as in the SQLite
@@ -899,5 +901,51 @@ impl JobStore for PgStore {
     /// The store's log: see [`EventLog for PgStore`](#impl-EventLog-for-PgStore).
     fn event_log(&self) -> Option<Arc<dyn oa_events::EventLog>> {
         Some(Arc::new(self.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PgStoreOptions, sql};
+
+    /// The plans of the store's connections: a read that no index serves (the workers) is
+    /// neither planned as cheap nor compiled to machine code. With sequential scans off, its plan
+    /// costs more than `jit_above_cost`, and PostgreSQL compiled it at every run (about 100 ms
+    /// of CPU each). Needs `OA_TEST_DATABASE_URL`, as the integration tests.
+    #[tokio::test]
+    #[allow(clippy::print_stdout, reason = "a skipped test says why in its output")]
+    async fn no_statement_of_the_store_is_compiled_to_machine_code() {
+        let Ok(url) = std::env::var("OA_TEST_DATABASE_URL") else {
+            println!("skipped: OA_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let schema = format!("oa_test_{}", uuid::Uuid::now_v7().simple());
+        let store = PgStoreOptions::new(&url)
+            .unwrap()
+            .schema(&schema)
+            .max_connections(1)
+            .open()
+            .await
+            .unwrap();
+        let explain = |statement: &str| format!("EXPLAIN (FORMAT JSON) {statement}");
+        let plan: serde_json::Value =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(explain(sql::LIST_WORKERS)))
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(store.pool())
+            .await;
+        store.close().await;
+        dropped.unwrap();
+        assert!(
+            plan[0].get("JIT").is_none(),
+            "the listing of the workers is compiled: {plan}"
+        );
+        let plan = &plan[0]["Plan"];
+        assert!(
+            plan["Total Cost"].as_f64().unwrap() > 100_000.0,
+            "the plan no longer costs more than jit_above_cost, so this test shows nothing: {plan}"
+        );
     }
 }

@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use memory::MemoryStore;
+#[doc(hidden)]
+pub use postgres::statements as pg_statements;
 pub use postgres::{PgStore, PgStoreOptions};
 pub use sqlite::{SqliteStore, SqliteStoreOptions, SqliteSynchronous};
 pub use types::{

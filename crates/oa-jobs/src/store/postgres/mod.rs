@@ -13,6 +13,16 @@ mod options;
 mod rows;
 mod sql;
 
+/// The texts of the store's hot-path statements, for the `pg_floor` example, which runs them
+/// without the engine (what PostgreSQL alone costs per job). Not a stable interface.
+#[doc(hidden)]
+pub mod statements {
+    pub use super::sql::{
+        CLAIM_ONE_JOB_LOGGED, CLAIM_ONE_NAME, CLAIM_ONE_NAME_LOGGED, FINISH_JOBS,
+        FINISH_JOBS_LOGGED, INSERT_JOBS, INSERT_JOBS_LOGGED,
+    };
+}
+
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};

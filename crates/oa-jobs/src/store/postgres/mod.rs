@@ -958,4 +958,59 @@ mod tests {
             "the plan no longer costs more than jit_above_cost, so this test shows nothing: {plan}"
         );
     }
+
+    /// The data of a claim's events is built by expressions planned with the statement: no
+    /// SQL function is left to run as a function (PostgreSQL plans the body of one it cannot
+    /// inline again at every run of the statement; `oa_jobs_priority`, called by the fourth
+    /// migration's functions, is one). Needs `OA_TEST_DATABASE_URL`.
+    #[tokio::test]
+    #[allow(clippy::print_stdout, reason = "a skipped test says why in its output")]
+    async fn a_claims_events_call_no_sql_function() {
+        let Ok(url) = std::env::var("OA_TEST_DATABASE_URL") else {
+            println!("skipped: OA_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let schema = format!("oa_test_{}", uuid::Uuid::now_v7().simple());
+        let store = PgStoreOptions::new(&url)
+            .unwrap()
+            .schema(&schema)
+            .max_connections(1)
+            .open()
+            .await
+            .unwrap();
+        let mut plans = Vec::new();
+        for (statement, names) in [
+            (sql::CLAIM_ONE_JOB_LOGGED, None),
+            (sql::CLAIM_ONE_NAME_LOGGED, None),
+            (sql::CLAIM_MANY_NAMES_LOGGED, Some(vec!["x", "y"])),
+        ] {
+            let query = sqlx::query_scalar::<_, serde_json::Value>(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (VERBOSE, FORMAT JSON) {statement}"
+            )))
+            .bind(0_i64)
+            .bind("w")
+            .bind(1_i64);
+            let query = match names {
+                Some(names) => query.bind(names),
+                None => query.bind("x"),
+            };
+            plans.push(
+                query
+                    .bind(2_i64)
+                    .bind(vec![uuid::Uuid::now_v7(); 4])
+                    .fetch_one(store.pool())
+                    .await,
+            );
+        }
+        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(store.pool())
+            .await;
+        store.close().await;
+        dropped.unwrap();
+        for plan in plans {
+            let plan = plan.unwrap().to_string();
+            assert!(plan.contains("jsonb_build_object"), "{plan}");
+            assert!(!plan.contains("oa_jobs_"), "a function is called: {plan}");
+        }
+    }
 }

@@ -258,13 +258,48 @@ pub(super) const CLAIM_MANY_NAMES: &str = concat!(
     " FROM claimed"
 );
 
+/// The wire name of the claimed row `c`'s priority (`oa_jobs_priority` of the fourth migration,
+/// written out: see [`claim_event_data!`]).
+macro_rules! claimed_priority {
+    () => {
+        "(ARRAY['low', 'medium', 'high', 'critical'])[c.priority + 1]"
+    };
+}
+
 /// The data of a claim's event `k` (0: `worker.claimed_job`, 1: `job.started`) for the
-/// claimed row `c`, built by the functions of the fourth migration.
+/// claimed row `c`: the bodies of the fourth migration's `oa_jobs_claimed_data` and
+/// `oa_jobs_started_data`, written out with the priority's name in the statement. Those
+/// functions call `oa_jobs_priority`, which PostgreSQL cannot inline (it is `STRICT` and its
+/// body is not), so every claim planned its body again: about 30 µs of a one-job claim's
+/// 0.4 ms (one connection, pgbench). Written out, the whole expression is planned once per
+/// prepared statement; the functions stay in the schema, so no migration is needed and older
+/// processes keep working against the same database. The data is the same text.
 macro_rules! claim_event_data {
     () => {
-        "CASE k.k WHEN 0 THEN oa_jobs_claimed_data(c.name, c.priority, c.attempt) \
-         ELSE oa_jobs_started_data(c.name, c.priority, c.tags, c.max_retries, c.attempt, \
-             c.result, c.error, c.created_at, c.queued_at, c.started_at, c.finished_at) END"
+        concat!(
+            "CASE k.k WHEN 0 THEN jsonb_build_object('attempt', c.attempt, 'name', c.name, \
+                 'priority', ",
+            claimed_priority!(),
+            ")::text \
+             ELSE (jsonb_build_object( \
+                 'attempt', c.attempt, \
+                 'created_at', oa_jobs_rfc3339(c.created_at), \
+                 'finished_at', oa_jobs_rfc3339(c.finished_at), \
+                 'max_retries', c.max_retries, \
+                 'name', c.name, \
+                 'priority', ",
+            claimed_priority!(),
+            ", 'progress', 0.0, \
+                 'queued_at', oa_jobs_rfc3339(c.queued_at), \
+                 'started_at', oa_jobs_rfc3339(c.started_at), \
+                 'status', 'running'::text, \
+                 'tags', c.tags) \
+                 || CASE WHEN c.error IS NULL THEN '{}'::jsonb \
+                         ELSE jsonb_build_object('error', jsonb_build_object( \
+                                  'kind', c.error -> 'kind', 'message', c.error -> 'message')) END \
+                 || CASE WHEN c.result IS NULL THEN '{}'::jsonb \
+                         ELSE jsonb_build_object('result', c.result) END)::text END"
+        )
     };
 }
 

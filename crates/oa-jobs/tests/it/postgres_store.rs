@@ -576,3 +576,55 @@ async fn claims_keep_to_the_indexes_when_the_table_grows_from_empty() {
         "{seq} sequential scans of the jobs table ({idx} index scans)"
     );
 }
+
+/// A worker's heartbeat and its commit writer never deadlock, whatever the order of the rows
+/// on disk: both lock the worker's jobs in id order. The heartbeat locks every job it holds
+/// (`ORDER BY id FOR UPDATE`); a batch of ends of attempts used to lock its rows in the order
+/// of the plan, which for batches of about 100 to 200 jobs reads them in their order on disk
+/// (a bitmap heap scan). Here the jobs are stored in the reverse of their id order, and batches
+/// of 150 ends race heartbeats; a deadlock fails one of the two statements after PostgreSQL's
+/// `deadlock_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_and_batches_of_ends_lock_in_one_order() {
+    let Some(schema) = PgSchema::new() else {
+        return;
+    };
+    let store = Arc::new(schema.open().await);
+    let jobs: Vec<Job> = (0..3000)
+        .rev()
+        .map(|i| queued(&format!("j{i:05}"), "x"))
+        .collect();
+    store.insert_many(&jobs).await.unwrap();
+    store
+        .register_worker(&WorkerRecord::new("w", at(0)))
+        .await
+        .unwrap();
+    let mut held = store.claim(&claim("w", "x", 3000)).await.unwrap();
+    assert_eq!(held.len(), 3000);
+    held.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut conn = schema.connect().await;
+    sqlx::query("ANALYZE jobs")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for round in 0..40_u32 {
+        // 150 jobs spread over the whole table, in id order (as the writer sorts them).
+        let ends: Vec<oa_jobs::store::JobUpdate> = held
+            .iter()
+            .skip(usize::try_from(round).unwrap() % 20)
+            .step_by(20)
+            .map(|job| {
+                let mut job = job.clone();
+                job.set_progress(f64::from(round) / 40.0, at(2));
+                oa_jobs::store::JobUpdate::new(job, JobStatus::Running)
+            })
+            .collect();
+        let (ended, beat) = tokio::join!(
+            store.finish_attempts(&ends),
+            store.heartbeat("w", at(2), at(60))
+        );
+        let ended = ended.unwrap();
+        assert!(ended.iter().all(Result::is_ok), "round {round}: {ended:?}");
+        assert_eq!(beat.unwrap().held.len(), 3000, "round {round}");
+    }
+}

@@ -80,6 +80,11 @@ const FOLD_COUNTS_ABOVE: i64 = 512;
 ///   to it, and a job released meanwhile no longer matches. The changes follow
 ///   [`Job::release_lost`] exactly: the rows are read, changed in Rust and written back in the
 ///   same transaction.
+/// - **One lock order.** Everything that locks several of a worker's jobs and may wait (a
+///   heartbeat's lease renewal, a lost worker's release, batches of updates and of ends of
+///   attempts) locks them in id order, in the statement itself (`ORDER BY id FOR UPDATE`), so
+///   they wait for each other instead of deadlocking. A batch's plan alone did not keep that
+///   order (a test races heartbeats with batches of jobs stored against their id order).
 /// - **Optimistic updates.** An update is one conditional statement (`WHERE status =
 ///   expected`); only when it changes nothing does the store lock the row to tell a conflict,
 ///   a missing job and a forbidden move apart. Batches (`insert_many`, `update_many`) bind one
@@ -305,7 +310,8 @@ impl PgStore {
             return Ok(None);
         }
         let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
-        // Rows are locked in id order, as a heartbeat's lease renewal locks them.
+        // The statement locks its rows in id order, as a heartbeat's lease renewal does
+        // (`lock_in_id_order!`); sorted, the batch reads the same whatever the caller's order.
         pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
         let columns = JobColumns::of_updates(pending);
         let events = events_of(updates)?;
@@ -357,7 +363,8 @@ impl PgStore {
             written == 1
         } else {
             let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
-            // Rows are locked in id order, as a heartbeat's lease renewal locks them.
+            // The statement locks its rows in id order, as a heartbeat's lease renewal does
+            // (`lock_in_id_order!`).
             pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
             let columns = OutcomeColumns::of(pending);
             let query = if logs {

@@ -160,7 +160,9 @@ pub(super) async fn update_distinct(
     let expected_rows = pending.len() as u64;
     let mut changed_rows = 0;
     // Rows are locked in id order (as a heartbeat's lease renewal locks them), so that two
-    // transactions over the same jobs wait for each other instead of deadlocking.
+    // transactions over the same jobs wait for each other instead of deadlocking: each
+    // statement locks its own rows in that order (`lock_in_id_order!`), and the statements of
+    // a large batch take the ids in that order too.
     let mut pending = pending;
     pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
     let mut pending = pending.into_iter().peekable();

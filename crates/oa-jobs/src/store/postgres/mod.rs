@@ -17,10 +17,17 @@ mod sql;
 /// without the engine (what PostgreSQL alone costs per job). Not a stable interface.
 #[doc(hidden)]
 pub mod statements {
-    pub use super::sql::{
-        CLAIM_ONE_JOB_LOGGED, CLAIM_ONE_NAME, CLAIM_ONE_NAME_LOGGED, FINISH_JOBS,
-        FINISH_JOBS_LOGGED, INSERT_JOBS, INSERT_JOBS_LOGGED,
-    };
+    #![allow(
+        missing_docs,
+        reason = "copies of the store's statements, documented in sql.rs"
+    )]
+    pub const INSERT_JOBS: &str = super::sql::INSERT_JOBS;
+    pub const INSERT_JOBS_LOGGED: &str = super::sql::INSERT_JOBS_LOGGED;
+    pub const CLAIM_ONE_NAME: &str = super::sql::CLAIM_ONE_NAME;
+    pub const CLAIM_ONE_NAME_LOGGED: &str = super::sql::CLAIM_ONE_NAME_LOGGED;
+    pub const CLAIM_ONE_JOB_LOGGED: &str = super::sql::CLAIM_ONE_JOB_LOGGED;
+    pub const FINISH_JOBS: &str = super::sql::FINISH_JOBS;
+    pub const FINISH_JOBS_LOGGED: &str = super::sql::FINISH_JOBS_LOGGED;
 }
 
 use std::collections::HashSet;

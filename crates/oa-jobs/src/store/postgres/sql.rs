@@ -84,7 +84,7 @@ macro_rules! insert_jobs {
 
 /// Inserts many jobs: the arrays as [`JobColumns::bind`](super::rows::JobColumns::bind) binds
 /// them.
-pub const INSERT_JOBS: &str = insert_jobs!();
+pub(super) const INSERT_JOBS: &str = insert_jobs!();
 
 /// What an update sets, from the parameters of [`UPDATE_JOB`].
 macro_rules! set_job {
@@ -242,7 +242,7 @@ macro_rules! claimed {
 
 /// Claims the next `$5` claimable jobs named `$4`, walking the `jobs_ready` index in claim order
 /// and skipping the rows other claims have locked, and counts them (`count_claimed!`).
-pub const CLAIM_ONE_NAME: &str = concat!(
+pub(super) const CLAIM_ONE_NAME: &str = concat!(
     claimed!(claim_one_name),
     "SELECT ",
     job_columns!(),
@@ -342,12 +342,12 @@ macro_rules! log_claimed {
 }
 
 /// [`CLAIM_ONE_NAME`] that logs the claim's events in the same statement (`log_claimed!`).
-pub const CLAIM_ONE_NAME_LOGGED: &str = concat!(claimed!(claim_one_name), log_claimed!());
+pub(super) const CLAIM_ONE_NAME_LOGGED: &str = concat!(claimed!(claim_one_name), log_claimed!());
 
 /// [`CLAIM_ONE_NAME_LOGGED`] for a claim of one job (`$5` is 1): its two events need no
 /// numbering, so the plan has no window function and no sort of the claimed rows (one job per
 /// claim is what a worker with small claims runs most). Same parameters, same result.
-pub const CLAIM_ONE_JOB_LOGGED: &str = concat!(
+pub(super) const CLAIM_ONE_JOB_LOGGED: &str = concat!(
     claimed!(claim_one_name),
     ", logged AS (INSERT INTO events (id, event_type, timestamp, job_id, worker_id, data) \
          SELECT ($6::uuid[])[1 + k.k], k.event_type, $1, c.id, $2, ",
@@ -484,7 +484,7 @@ pub(super) const INSERT_EVENTS: &str = concat!(
 
 /// [`INSERT_JOBS`] and the events that describe the new jobs (the arrays of [`INSERT_EVENTS`]
 /// as `$23`–`$28`), in one statement: all or nothing.
-pub const INSERT_JOBS_LOGGED: &str = concat!(
+pub(super) const INSERT_JOBS_LOGGED: &str = concat!(
     "WITH inserted AS (",
     insert_jobs!(),
     " RETURNING 1)",
@@ -581,7 +581,7 @@ macro_rules! finish_jobs {
 
 /// Records the ends of many attempts (distinct jobs), all or nothing: when fewer than `$14`
 /// jobs were written, the statement fails with SQLSTATE [`NOT_ALL_APPLIED`] and writes nothing.
-pub const FINISH_JOBS: &str = concat!(
+pub(super) const FINISH_JOBS: &str = concat!(
     finish_jobs!(),
     "SELECT oa_jobs_all_applied($14, (SELECT count(*) FROM changed))"
 );
@@ -589,7 +589,7 @@ pub const FINISH_JOBS: &str = concat!(
 /// [`FINISH_JOBS`] and the events of all its updates (`$14`–`$19`), in one statement, all or
 /// nothing: when fewer than `$20` jobs were written, it fails with SQLSTATE
 /// [`NOT_ALL_APPLIED`] and writes nothing.
-pub const FINISH_JOBS_LOGGED: &str = concat!(
+pub(super) const FINISH_JOBS_LOGGED: &str = concat!(
     finish_jobs!(),
     log_events!("TRUE", "$14", "$15", "$16", "$17", "$18", "$19"),
     "SELECT oa_jobs_all_applied($20, (SELECT count(*) FROM changed))"

@@ -85,3 +85,21 @@ fn a_worker_with_more_claims_in_flight_than_slots_is_refused_in_one_line() {
         "oa: invalid claim_concurrency: must be at least 1 and at most max_concurrent_jobs"
     );
 }
+
+#[test]
+fn a_bad_pool_size_in_a_postgres_url_is_refused_in_one_line() {
+    // Refused before any connection is tried: no server is needed (port 1 is closed).
+    let output = oa(&[
+        "jobs",
+        "list",
+        "--store",
+        "postgres://u:secret@127.0.0.1:1/db?max_connections=0",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim(),
+        "oa: invalid store URL postgres://u:***@127.0.0.1:1/db?max_connections=0: \
+         `max_connections` must be a whole number from 1 to 1000, not `0`"
+    );
+}

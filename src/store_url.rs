@@ -123,7 +123,7 @@ struct OwnParams {
     schema: Option<String>,
     /// `max_connections=N`: the size of the store's connection pool (default 10). Claims in
     /// flight beyond it wait for a connection: on this 2-core machine that is no loss (12
-    /// connections for 8 claim loops ran 4 % slower than 10), on a larger server raise it with
+    /// connections for 8 claim loops ran 6 % slower than 10), on a larger server raise it with
     /// `--claim-concurrency`.
     max_connections: Option<u32>,
 }

@@ -930,18 +930,16 @@ impl JobStore for PgStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{PgStoreOptions, sql};
+    use super::{PgStore, PgStoreOptions, sql};
 
-    /// The plans of the store's connections: a read that no index serves (the workers) is
-    /// neither planned as cheap nor compiled to machine code. With sequential scans off, its plan
-    /// costs more than `jit_above_cost`, and PostgreSQL compiled it at every run (about 100 ms
-    /// of CPU each). Needs `OA_TEST_DATABASE_URL`, as the integration tests.
-    #[tokio::test]
+    /// Opens a store of one connection in a fresh schema of the test server, runs `test` with
+    /// it, drops the schema and closes the store; `None` (after saying so) when
+    /// `OA_TEST_DATABASE_URL` is not set, as the integration tests.
     #[allow(clippy::print_stdout, reason = "a skipped test says why in its output")]
-    async fn no_statement_of_the_store_is_compiled_to_machine_code() {
+    async fn in_a_fresh_schema<T>(test: impl AsyncFnOnce(&PgStore) -> T) -> Option<T> {
         let Ok(url) = std::env::var("OA_TEST_DATABASE_URL") else {
             println!("skipped: OA_TEST_DATABASE_URL is not set");
-            return;
+            return None;
         };
         let schema = format!("oa_test_{}", uuid::Uuid::now_v7().simple());
         let store = PgStoreOptions::new(&url)
@@ -951,17 +949,34 @@ mod tests {
             .open()
             .await
             .unwrap();
-        let explain = |statement: &str| format!("EXPLAIN (FORMAT JSON) {statement}");
-        let plan: serde_json::Value =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(explain(sql::LIST_WORKERS)))
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+        let outcome = test(&store).await;
         let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
             .execute(store.pool())
             .await;
         store.close().await;
         dropped.unwrap();
+        Some(outcome)
+    }
+
+    /// The plans of the store's connections: a read that no index serves (the workers) is
+    /// neither planned as cheap nor compiled to machine code. With sequential scans off, its plan
+    /// costs more than `jit_above_cost`, and PostgreSQL compiled it at every run (about 100 ms
+    /// of CPU each).
+    #[tokio::test]
+    async fn no_statement_of_the_store_is_compiled_to_machine_code() {
+        let Some(plan) = in_a_fresh_schema(async |store| {
+            sqlx::query_scalar::<_, serde_json::Value>(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (FORMAT JSON) {}",
+                sql::LIST_WORKERS
+            )))
+            .fetch_one(store.pool())
+            .await
+        })
+        .await
+        else {
+            return;
+        };
+        let plan = plan.unwrap();
         assert!(
             plan[0].get("JIT").is_none(),
             "the listing of the workers is compiled: {plan}"
@@ -976,51 +991,40 @@ mod tests {
     /// The data of a claim's events is built by expressions planned with the statement: no
     /// SQL function is left to run as a function (PostgreSQL plans the body of one it cannot
     /// inline again at every run of the statement; `oa_jobs_priority`, called by the fourth
-    /// migration's functions, is one). Needs `OA_TEST_DATABASE_URL`.
+    /// migration's functions, is one).
     #[tokio::test]
-    #[allow(clippy::print_stdout, reason = "a skipped test says why in its output")]
     async fn a_claims_events_call_no_sql_function() {
-        let Ok(url) = std::env::var("OA_TEST_DATABASE_URL") else {
-            println!("skipped: OA_TEST_DATABASE_URL is not set");
+        let Some(plans) = in_a_fresh_schema(async |store| {
+            let mut plans = Vec::new();
+            for (statement, names) in [
+                (sql::CLAIM_ONE_JOB_LOGGED, None),
+                (sql::CLAIM_ONE_NAME_LOGGED, None),
+                (sql::CLAIM_MANY_NAMES_LOGGED, Some(vec!["x", "y"])),
+            ] {
+                let query = sqlx::query_scalar::<_, serde_json::Value>(sqlx::AssertSqlSafe(
+                    format!("EXPLAIN (VERBOSE, FORMAT JSON) {statement}"),
+                ))
+                .bind(0_i64)
+                .bind("w")
+                .bind(1_i64);
+                let query = match names {
+                    Some(names) => query.bind(names),
+                    None => query.bind("x"),
+                };
+                plans.push(
+                    query
+                        .bind(2_i64)
+                        .bind(vec![uuid::Uuid::now_v7(); 4])
+                        .fetch_one(store.pool())
+                        .await,
+                );
+            }
+            plans
+        })
+        .await
+        else {
             return;
         };
-        let schema = format!("oa_test_{}", uuid::Uuid::now_v7().simple());
-        let store = PgStoreOptions::new(&url)
-            .unwrap()
-            .schema(&schema)
-            .max_connections(1)
-            .open()
-            .await
-            .unwrap();
-        let mut plans = Vec::new();
-        for (statement, names) in [
-            (sql::CLAIM_ONE_JOB_LOGGED, None),
-            (sql::CLAIM_ONE_NAME_LOGGED, None),
-            (sql::CLAIM_MANY_NAMES_LOGGED, Some(vec!["x", "y"])),
-        ] {
-            let query = sqlx::query_scalar::<_, serde_json::Value>(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN (VERBOSE, FORMAT JSON) {statement}"
-            )))
-            .bind(0_i64)
-            .bind("w")
-            .bind(1_i64);
-            let query = match names {
-                Some(names) => query.bind(names),
-                None => query.bind("x"),
-            };
-            plans.push(
-                query
-                    .bind(2_i64)
-                    .bind(vec![uuid::Uuid::now_v7(); 4])
-                    .fetch_one(store.pool())
-                    .await,
-            );
-        }
-        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(store.pool())
-            .await;
-        store.close().await;
-        dropped.unwrap();
         for plan in plans {
             let plan = plan.unwrap().to_string();
             assert!(plan.contains("jsonb_build_object"), "{plan}");

@@ -129,10 +129,7 @@ async fn insert(pool: &PgPool, n: usize, logged: bool) {
     .bind(&times)
     .bind(&none_int);
     let query = if logged {
-        let data = format!(
-            r#"{{"created_at":"2026-11-29T01:00:00.000000Z","max_retries":0,"name":"bench","priority":"medium","status":"queued","tags":[],"id":"{}"}}"#,
-            ids[0]
-        );
+        let data = r#"{"created_at":"2026-11-29T01:00:00.000000Z","max_retries":0,"name":"bench","priority":"medium","status":"queued","tags":[]}"#;
         let mut event_ids = Vec::with_capacity(2 * n);
         let mut kinds = Vec::with_capacity(2 * n);
         let mut job_ids = Vec::with_capacity(2 * n);

@@ -104,9 +104,10 @@ const FOLD_COUNTS_ABOVE: i64 = 512;
 ///   so that concurrent commits never queue on a counter; the rows of ended sessions are folded
 ///   together when they pile up.
 /// - **A wake-up hint.** Triggers `NOTIFY oa_jobs_claimable` (with no payload) when a job
-///   becomes queued (inserted queued, or moved to `queued` by an update). [`claimable_signal`](JobStore::claimable_signal) starts one listening
-///   connection per store and wakes the workers of this process; workers still poll, so a lost
-///   notification only delays a claim by their poll interval.
+///   becomes queued (inserted queued, or moved to `queued` by an update).
+///   [`claimable_signal`](JobStore::claimable_signal) starts one listening connection per store
+///   and wakes the workers of this process; workers still poll, so a lost notification only
+///   delays a claim by their poll interval.
 /// - **A durable event log.** The table `events` holds the events of every process that uses
 ///   the schema, numbered by an identity sequence. The events of a change
 ///   ([`JobUpdate::events`], [`ClaimRequest::log`], [`JobStore::insert_logged`], the `_logged`
@@ -310,16 +311,14 @@ impl PgStore {
     /// caller then takes the transaction's path, which sorts the updates out one by one.
     async fn update_all_at_once(&self, updates: &[JobUpdate]) -> Result<Option<Vec<Result<()>>>> {
         const OPERATION: &str = "update_many";
-        let Some(mut pending) = whole_batch(updates, EncodedJob::new) else {
+        let Some(pending) = whole_batch(updates, EncodedJob::new) else {
             return Ok(None);
         };
         if pending.len() > sql::MAX_BATCH {
             return Ok(None);
         }
         let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
-        // The statement locks its rows in id order, as a heartbeat's lease renewal does
-        // (`lock_in_id_order!`); sorted, the batch reads the same whatever the caller's order.
-        pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
+        // In any order: the statement locks its rows in id order itself (`lock_in_id_order!`).
         let columns = JobColumns::of_updates(pending);
         let events = events_of(updates)?;
         let logs = !events.is_empty();
@@ -370,9 +369,7 @@ impl PgStore {
             written == 1
         } else {
             let expected_rows = i64::try_from(pending.len()).unwrap_or(i64::MAX);
-            // The statement locks its rows in id order, as a heartbeat's lease renewal does
-            // (`lock_in_id_order!`).
-            pending.sort_unstable_by(|a, b| a.0.id().cmp(b.0.id()));
+            // In any order: the statement locks its rows in id order itself.
             let columns = OutcomeColumns::of(pending);
             let query = if logs {
                 EventColumns::of(events).bind(columns.bind(sqlx::query(sql::FINISH_JOBS_LOGGED)))

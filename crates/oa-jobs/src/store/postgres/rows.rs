@@ -139,11 +139,6 @@ impl EncodedOutcome {
         })
     }
 
-    /// The job's id.
-    pub(super) fn id(&self) -> &str {
-        &self.id
-    }
-
     /// Binds the 12 values of [`FINISH_JOB`](super::sql::FINISH_JOB): the id, then the
     /// columns an attempt's end changes.
     pub(super) fn bind(self, query: Query) -> Query {
